@@ -1,0 +1,137 @@
+# threadlab — build, test, benchmark. See README.md.
+#
+#   make            the library, the driver (build/bin/threadlab), the tests
+#   make test       install missing Debian packages (as root), build, run
+#                   every test binary; non-zero exit on any failure
+#   make compare    the main job (for now: the thread micro-benchmarks)
+#   make bench      every micro-benchmark, into out/bench/results.txt
+#   make install PREFIX=/usr/local
+#
+# Everything built goes under build/; results under out/.
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+AR ?= ar
+BUILD  ?= build
+OUT    ?= out
+PREFIX ?= /usr/local
+ARCH   := $(shell uname -m)
+
+# The linker. rt/ compiles task code with -fsplit-stack, and when
+# split-stack code calls code that was not compiled so (libc), the linker
+# must rewrite the call to request a big stack segment first. Only gold and
+# lld do that; GNU ld links such a program without a word and it crashes at
+# run time. So every threadlab program is linked by gold (or, failing that,
+# lld), and the build stops if neither works. Override: make LINKER=lld.
+LINKER ?= $(shell for l in gold lld; do \
+	if $(CC) -fuse-ld=$$l -Wl,--version >/dev/null 2>&1; then echo $$l; break; fi; done)
+
+CPPFLAGS := -D_GNU_SOURCE -I.
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -MMD -MP
+LDFLAGS  := -fuse-ld=$(LINKER)
+# Static programs: pull in glibc's per-thread cleanup, which a raw thread
+# calls at exit when it is linked (syscalls/tls.c); the static libc exports
+# it, the shared one does not.
+STATIC_LDFLAGS := -static -Wl,-u,__libc_thread_freeres
+
+LIB := $(BUILD)/lib/libthreadlab.a
+
+# Library sources, layer by layer (a layer includes only those below it).
+SYS_SRCS := $(wildcard syscalls/*.c) $(wildcard syscalls/arch/$(ARCH)/*.S)
+LIB_SRCS := $(SYS_SRCS)
+LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
+
+# The driver: bench/ sources, linked statically.
+BENCH_SRCS := $(wildcard bench/*.c) $(wildcard bench/micro/*.c)
+BENCH_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(BENCH_SRCS))
+DRIVER := $(BUILD)/bin/threadlab
+
+# Tests: tests/<layer>/test_<unit>.c, one cmocka binary each (dynamic:
+# Debian ships cmocka only as a shared library). Files named *_static.c
+# are plain programs linked statically, run by the tests that need them.
+TEST_SRCS := $(wildcard tests/*/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*/*.c))
+TEST_STATIC_SRCS := $(filter %_static.c,$(TEST_HELPER_SRCS))
+TEST_STATIC_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_STATIC_SRCS))
+# Code shared by several test programs of a layer: tests/<layer>/lib_*.c
+TEST_LIB_SRCS := $(filter tests/%/lib_%,$(TEST_HELPER_SRCS))
+
+.PHONY: all lib driver tests test bench compare install clean check-linker deps
+.DEFAULT_GOAL := all
+
+all: lib driver tests
+
+check-linker:
+	@if [ -z "$(LINKER)" ]; then \
+	  echo "error: neither ld.gold nor ld.lld works with $(CC)." >&2; \
+	  echo "  rt/ uses -fsplit-stack, and GNU ld links split-stack code" >&2; \
+	  echo "  silently wrong (the program crashes when it calls libc)." >&2; \
+	  echo "  Install one: apt-get install -y binutils   (gold)  or  apt-get install -y lld" >&2; \
+	  exit 1; fi
+
+lib: check-linker $(LIB)
+driver: check-linker $(DRIVER)
+tests: check-linker $(TEST_BINS) $(TEST_STATIC_BINS)
+
+$(BUILD)/obj/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# tls.c reaches glibc's private data through the GOT (-fPIC), so a dynamic
+# program never gets copy-relocated snapshots of variables libc writes.
+$(BUILD)/obj/syscalls/tls.c.o: CFLAGS += -fPIC
+
+$(BUILD)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(DRIVER): $(BENCH_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $(BENCH_OBJS) $(LIB) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_LIB_SRCS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(filter tests/$(firstword $(subst /, ,$*))/lib_%,$(TEST_LIB_SRCS)) $(LIB) -lcmocka -o $@
+
+$(BUILD)/tests/%_static: tests/%_static.c $(TEST_LIB_SRCS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $< $(filter tests/$(firstword $(subst /, ,$*))/lib_%,$(TEST_LIB_SRCS)) $(LIB) -o $@
+
+# The two commands of the README. Each first makes sure the Debian
+# packages it needs are there (scripts/packages.txt is the only list), then
+# builds in a fresh make so that what was just installed is seen.
+test:
+	@scripts/deps.sh build test
+	@$(MAKE) --no-print-directory all
+	@scripts/run-tests.sh $(BUILD)/tests
+
+bench:
+	@scripts/deps.sh build bench
+	@$(MAKE) --no-print-directory driver
+	@mkdir -p $(OUT)/bench
+	$(DRIVER) micro $(BENCH_ARGS) | tee $(OUT)/bench/results.txt
+
+compare: bench
+
+deps:
+	@scripts/deps.sh build test bench
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/arch/$(ARCH)
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 syscalls/sys.h $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/
+	install -m 644 syscalls/arch/$(ARCH)/*.h $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/arch/$(ARCH)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LINKER@|$(LINKER)|g' threadlab.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/threadlab.pc
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
