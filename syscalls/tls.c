@@ -233,8 +233,14 @@ static void go_multithreaded(void)
 static void tls_init_once(void *unused)
 {
 	g.status = check_layout();
-	if (g.status == 0)
+	if (g.status == 0) {
 		go_multithreaded();
+	} else {
+		/* Said once, here; sys_thread_libc_error() keeps it. */
+		sys_write(2, "threadlab: ", 11);
+		sys_write(2, g.error, strlen(g.error));
+		sys_write(2, "\n", 1);
+	}
 }
 
 int sys__tls_init(void)
