@@ -11,7 +11,11 @@
  *     the shared one does not. Measured as malloc's bytes in use (mallinfo2)
  *     across two rounds of N threads that each malloc and free one small
  *     block: what the second round adds stays behind per thread.
- *  3. setuid from the main thread: glibc changes the credentials of every
+ *  3. (Not a limit, a rule of join.) The kernel's CLONE_CHILD_CLEARTID
+ *     wake is a shared futex wake: a waiter that sleeps on the tid word
+ *     with FUTEX_WAIT_PRIVATE is not woken when the thread exits (it
+ *     times out); one that sleeps with the shared FUTEX_WAIT is.
+ *  4. setuid from the main thread: glibc changes the credentials of every
  *     thread it knows (its SIGSETXID broadcast); a raw thread is not among
  *     them and keeps the old ones. Needs root; reported as skipped otherwise.
  *     Runs last: after it the process is no longer root.
@@ -29,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "syscalls/internal.h"   /* 3 reads the tid word's address */
 #include "syscalls/sys.h"
 
 extern void __libc_thread_freeres(void) __attribute__((weak));
@@ -58,7 +63,7 @@ static void *getattr_thread(void *arg)
 	return NULL;
 }
 
-/* 3. The raw thread's own user id, before and after main's setuid. */
+/* 4. The raw thread's own user id, before and after main's setuid. */
 static void *uid_thread(void *arg)
 {
 	uint32_t s;
@@ -69,6 +74,36 @@ static void *uid_thread(void *arg)
 	 * credentials in the kernel. */
 	*(long *)arg = sys_syscall0(SYS_getuid);
 	return NULL;
+}
+
+/* 3. Wait on a thread's tid word the way join does, but private or shared;
+ *    the thread exits after 50 ms, the wait gives up after 1 s. */
+static void *sleep_50ms_thread(void *arg)
+{
+	sys_nanosleep(50 * 1000 * 1000);
+	return NULL;
+}
+
+static int wait_tid_word(bool shared, int64_t *waited_ns)
+{
+	struct sys_thread t = { 0 };
+	_Atomic uint32_t *word;
+	uint32_t v;
+	int64_t start;
+	int r;
+
+	*waited_ns = 0;
+	r = sys_thread_spawn(&t, NULL, sleep_50ms_thread, NULL);
+	if (r < 0)
+		return r;
+	word = (_Atomic uint32_t *)t.ctl->tid;
+	start = sys_now_ns();
+	v = atomic_load(word);
+	r = v == 0 ? 0 : shared ? sys_futex_wait_shared(word, v, 1000000000)
+				: sys_futex_wait(word, v, 1000000000);
+	*waited_ns = sys_now_ns() - start;
+	sys_thread_join(&t, NULL);    /* the word is 0 by now: no wait */
+	return r;
 }
 
 static void *small_malloc_thread(void *arg)
@@ -140,8 +175,19 @@ int main(int argc, char **argv)
 	       (long)(after.uordblks - mid.uordblks) / n,
 	       (long)(mid.arena - before.arena), (long)(after.arena - mid.arena));
 
+	for (int shared = 0; shared <= 1; shared++) {
+		int64_t ns = 0;
+
+		r = wait_tid_word(shared, &ns);
+		printf("3. %s on the tid word of a thread that exits after "
+		       "50 ms: %s after %lld ms\n",
+		       shared ? "FUTEX_WAIT        " : "FUTEX_WAIT_PRIVATE",
+		       r == 0 ? "woken" : r == -ETIMEDOUT ? "timed out" :
+		       strerror(-r), (long long)(ns / 1000000));
+	}
+
 	if (getuid() != 0) {
-		printf("3. setuid: skipped (needs root)\n");
+		printf("4. setuid: skipped (needs root)\n");
 		return 0;
 	}
 	r = sys_thread_spawn(&t, NULL, uid_thread, &uid);
@@ -150,14 +196,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (setuid(65534) != 0) {
-		printf("3. setuid(65534): %s\n", strerror(errno));
+		printf("4. setuid(65534): %s\n", strerror(errno));
 		uid = -2;
 	}
 	atomic_store(&step, 1);
 	sys_futex_wake(&step, 1);
 	sys_thread_join(&t, NULL);
 	if (uid != -2)
-		printf("3. after setuid(65534) in main: main's uid %ld, the raw "
+		printf("4. after setuid(65534) in main: main's uid %ld, the raw "
 		       "thread's uid %ld\n", (long)getuid(), uid);
 	return 0;
 }
