@@ -40,7 +40,11 @@ LIB := $(BUILD)/lib/libthreadlab.a
 
 # Library sources, layer by layer (a layer includes only those below it).
 SYS_SRCS := $(wildcard syscalls/*.c) $(wildcard syscalls/arch/$(ARCH)/*.S)
-LIB_SRCS := $(SYS_SRCS)
+NUMA_SRCS := $(wildcard numa/*.c)
+LIB_SRCS := $(SYS_SRCS) $(NUMA_SRCS)
+# What every program linked with the library needs besides it: numa/ uses
+# libnuma (Debian ships it static and shared).
+LIB_LIBS := -lnuma
 LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
 # The driver: bench/ sources, linked statically.
@@ -95,15 +99,15 @@ $(LIB): $(LIB_OBJS)
 
 $(DRIVER): $(BENCH_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $(BENCH_OBJS) $(LIB) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $(BENCH_OBJS) $(LIB) $(LIB_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(call test_libs,$*) $(LIB) -lcmocka -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(call test_libs,$*) $(LIB) $(LIB_LIBS) -lcmocka -o $@
 
 $(BUILD)/tests/%_static: tests/%_static.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $< $(call test_libs,$*) $(LIB) -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $< $(call test_libs,$*) $(LIB) $(LIB_LIBS) -o $@
 
 # The two commands of the README. Each first makes sure the Debian
 # packages it needs are there (scripts/packages.txt is the only list), then
@@ -128,6 +132,8 @@ install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/arch/$(ARCH)
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 syscalls/sys.h $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/
+	install -d $(DESTDIR)$(PREFIX)/include/threadlab/numa
+	install -m 644 numa/topo.h $(DESTDIR)$(PREFIX)/include/threadlab/numa/
 	install -m 644 syscalls/arch/$(ARCH)/*.h $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/arch/$(ARCH)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LINKER@|$(LINKER)|g' threadlab.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/threadlab.pc
 
