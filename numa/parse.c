@@ -3,9 +3,9 @@
  * and writing a topology back in the same form.
  *
  * The grammar is in topo.h. The parser is a single left-to-right pass with
- * one character of look-ahead; every error names what was expected, where
- * (the character's position, counting from 1, and the text before it), and
- * ends with the expected form and examples, so that a person who typed the
+ * one character of look-ahead; every error names what was wrong or
+ * expected, where (the character's position, counting from 1, and the
+ * character itself), and ends with the expected form and examples, so that a person who typed the
  * value can fix it from the message alone.
  *
  * No shared state.
@@ -120,6 +120,11 @@ static int parse_cpus(struct cursor *c, struct topo *t, int i,
 			}
 		}
 		for (long cpu = lo; cpu <= hi; cpu++) {
+			if (CPU_ISSET(cpu, &n->cpus)) {
+				c->p = start;
+				return parse_fail(c, "CPU %ld is listed twice "
+						  "in node %d", cpu, n->id);
+			}
 			if (CPU_ISSET(cpu, seen)) {
 				c->p = start;
 				return parse_fail(c, "CPU %ld of node %d is "
@@ -143,6 +148,7 @@ static int parse_matrix(struct cursor *c, struct topo *t)
 
 	for (int i = 0; i < nn; i++) {
 		for (int j = 0; j < nn; j++) {
+			const char *start;
 			long d;
 			int r;
 
@@ -155,9 +161,11 @@ static int parse_matrix(struct cursor *c, struct topo *t)
 						j, nn);
 				c->p++;
 			}
+			start = c->p;
 			r = number(c, 255, "a distance", &d);
 			if (r < 0)
 				return r;
+			c->p = start;   /* point at the number in messages */
 			if (i == j && d != TOPO_DIST_LOCAL)
 				return parse_fail(c, "the distance from node "
 					"%d to itself is %ld, not %d",
@@ -167,6 +175,7 @@ static int parse_matrix(struct cursor *c, struct topo *t)
 					"%d to node %d is %ld, outside 11..254",
 					t->node[i].id, t->node[j].id, d);
 			t->distance[i][j] = (uint8_t)d;
+			c->p += strspn(c->p, "0123456789");
 		}
 		if (*c->p == ',')
 			return parse_fail(c, "row %d of the matrix (from node "
