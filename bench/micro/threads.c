@@ -64,38 +64,43 @@ static const char *model_call(enum model m)
 	return m == MODEL_CLONE ? "sys_thread_spawn" : "pthread_create";
 }
 
+static int start_pthread(pthread_t *pt, const cpu_set_t *cpus,
+			 void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	int r;
+
+	if (!cpus)
+		return -pthread_create(pt, NULL, fn, arg);
+	r = pthread_attr_init(&attr);
+	if (r)
+		return -r;
+	/* glibc applies the affinity before the thread runs fn. */
+	r = pthread_attr_setaffinity_np(&attr, sizeof(*cpus), cpus);
+	if (r == 0)
+		r = pthread_create(pt, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
 /* Start fn(arg) on a new thread of kind `m`, on CPU `cpu` only (or
  * anywhere when cpu < 0). 0 or -errno. */
 static int worker_start(struct worker *w, enum model m, int cpu,
 			void *(*fn)(void *), void *arg)
 {
+	struct sys_thread_attr attr = { 0 };
 	cpu_set_t set;
-	int r;
 
 	memset(w, 0, sizeof(*w));
 	w->model = m;
 	CPU_ZERO(&set);
 	if (cpu >= 0)
 		CPU_SET(cpu, &set);
-
-	if (m == MODEL_CLONE) {
-		struct sys_thread_attr attr = { .cpus = cpu >= 0 ? &set : NULL };
-
-		return sys_thread_spawn(&w->st, &attr, fn, arg);
-	}
-	if (cpu < 0)
-		return -pthread_create(&w->pt, NULL, fn, arg);
-
-	pthread_attr_t attr;
-
-	r = pthread_attr_init(&attr);
-	if (r)
-		return -r;
-	r = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-	if (r == 0)
-		r = pthread_create(&w->pt, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	return -r;
+	if (m == MODEL_PTHREAD)
+		return start_pthread(&w->pt, cpu >= 0 ? &set : NULL, fn, arg);
+	/* sys_thread_spawn pins the child from its first instruction. */
+	attr.cpus = cpu >= 0 ? &set : NULL;
+	return sys_thread_spawn(&w->st, &attr, fn, arg);
 }
 
 static int worker_join(struct worker *w)
@@ -170,12 +175,6 @@ static bool pick_cpus(struct bench_b *b, int want, int cpu[2])
  * raises `done` after its last round trip.
  * ------------------------------------------------------------------- */
 
-struct race {
-	_Atomic uint32_t go;     /* 0 until the players may start */
-	_Atomic uint32_t done;   /* 1 when the last round trip is over */
-	uint64_t n;              /* round trips; written before the spawns */
-};
-
 static void wait_while_zero(_Atomic uint32_t *word)
 {
 	while (atomic_load_explicit(word, memory_order_acquire) == 0)
@@ -188,10 +187,27 @@ static void raise_flag(_Atomic uint32_t *word)
 	sys_futex_wake(word, INT_MAX);
 }
 
+struct race {
+	_Atomic uint32_t go;     /* 0 until the players may start */
+	_Atomic uint32_t done;   /* 1 when the last round trip is over */
+	uint64_t n;              /* round trips; written before the spawns */
+	/* The CPU each player found itself on (ping 0, pong 1), to check
+	 * the pinning; written by the player, read after its join. */
+	int ran_on[2];
+};
+
+/* Record where player `i` runs, then wait for the start. */
+static void await_start(struct race *race, int i)
+{
+	race->ran_on[i] = sys_getcpu();
+	wait_while_zero(&race->go);
+}
+
 /*
- * Run `ping` and `pong` (each given `shared`, which starts with a struct
- * race) on two threads of kind a->model pinned per a->cpus, timing from
- * their release to `done`.
+ * Run `ping` and `pong` on two threads of kind a->model, pinned per
+ * a->cpus, each given `race` (the first member of their shared struct),
+ * timing from their release to `done`. Fails the benchmark if a thread
+ * ran elsewhere than where it was pinned.
  */
 static void run_pair(struct bench_b *b, struct race *race,
 		     void *(*ping)(void *), void *(*pong)(void *))
@@ -229,6 +245,9 @@ static void run_pair(struct bench_b *b, struct race *race,
 		r = worker_join(&w[i]);
 		if (r < 0)
 			bench_failf(b, "join: %s", strerror(-r));
+		else if (race->ran_on[i] != cpu[i])
+			bench_failf(b, "a thread pinned to CPU %d ran on %d",
+				    cpu[i], race->ran_on[i]);
 	}
 }
 
@@ -255,7 +274,7 @@ static void *futex_ping(void *arg)
 	struct pingpong *pp = arg;
 	uint64_t n;
 
-	wait_while_zero(&pp->race.go);
+	await_start(&pp->race, 0);
 	n = pp->race.n;
 	for (uint64_t i = 0; i < n; i++) {
 		atomic_store_explicit(&pp->turn, 1, memory_order_release);
@@ -273,7 +292,7 @@ static void *futex_pong(void *arg)
 	struct pingpong *pp = arg;
 	uint64_t n;
 
-	wait_while_zero(&pp->race.go);
+	await_start(&pp->race, 1);
 	n = pp->race.n;
 	for (uint64_t i = 0; i < n; i++) {
 		while (atomic_load_explicit(&pp->turn,
@@ -311,7 +330,7 @@ static void *cond_ping(void *arg)
 	struct condpong *cp = arg;
 	uint64_t n;
 
-	wait_while_zero(&cp->race.go);
+	await_start(&cp->race, 0);
 	n = cp->race.n;
 	pthread_mutex_lock(&cp->lock);
 	for (uint64_t i = 0; i < n; i++) {
@@ -330,7 +349,7 @@ static void *cond_pong(void *arg)
 	struct condpong *cp = arg;
 	uint64_t n;
 
-	wait_while_zero(&cp->race.go);
+	await_start(&cp->race, 1);
 	n = cp->race.n;
 	pthread_mutex_lock(&cp->lock);
 	for (uint64_t i = 0; i < n; i++) {
