@@ -233,6 +233,30 @@ static void test_invalid_regex(void **state)
 	expect_usage_error("--filter");
 }
 
+/* Go's -benchtime forms. --list stops after the flags are checked, so
+ * even a long duration costs nothing here. */
+static void test_benchtime_forms(void **state)
+{
+	static const char *const good[] = {
+		"1s", "500ms", "1.5s", "2m30s", "100us", "100\xc2\xb5s",
+		"250ns", "1h", ".5s", "0", "1x", "100x",
+	};
+	static const char *const bad[] = {
+		"1", "-1s", "0x", "x", "-5x", "1ss", "5 s", "s", "1.5x", "",
+		"1d",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		run_driver("micro", "--benchtime", good[i], "--list", NULL);
+		if (R.status != 0)
+			fail_msg("--benchtime '%s' refused: %s", good[i], R.err);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		run_driver("micro", "--benchtime", bad[i], "--list", NULL);
+		expect_usage_error("--benchtime");
+	}
+}
+
 /* ---------------------------------------------------------------------
  * Output
  * ------------------------------------------------------------------- */
@@ -427,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_subcommand),
 		cmocka_unit_test(test_bad_flag),
 		cmocka_unit_test(test_invalid_regex),
+		cmocka_unit_test(test_benchtime_forms),
 		cmocka_unit_test(test_micro_spawn_lines),
 		cmocka_unit_test(test_micro_pingpong_lines),
 		cmocka_unit_test(test_micro_list_and_no_match),
