@@ -15,7 +15,10 @@
  *       is two hand-offs, each a wake and a sleep. cpus=1 pins both
  *       threads to one CPU (each hand-off is a same-CPU context switch);
  *       cpus=2 pins them to two CPUs (each hand-off wakes a thread asleep
- *       on the other CPU — an inter-processor interrupt).
+ *       on the other CPU — an inter-processor interrupt). On a virtual
+ *       machine cpus=2 depends on what else runs: waking an idle virtual
+ *       CPU goes through the hypervisor, waking a busy one does not, so a
+ *       loaded machine can show a *faster* cpus=2 than an idle one.
  *
  *   BenchmarkCondPingPong/model=M/cpus=C
  *       The same hand-off written as most pthread programs would: a
