@@ -17,8 +17,9 @@
  *       cpus=2 pins them to two CPUs (each hand-off wakes a thread asleep
  *       on the other CPU — an inter-processor interrupt). On a virtual
  *       machine cpus=2 depends on what else runs: waking an idle virtual
- *       CPU goes through the hypervisor, waking a busy one does not, so a
- *       loaded machine can show a *faster* cpus=2 than an idle one.
+ *       CPU goes through the hypervisor, waking a busy one need not. Its
+ *       figures spread widely on a shared machine (8-66 us in one run of
+ *       five here); compare models measured together, by their medians.
  *
  *   BenchmarkCondPingPong/model=M/cpus=C
  *       The same hand-off written as most pthread programs would: a
