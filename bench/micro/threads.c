@@ -18,8 +18,11 @@
  *       on the other CPU — an inter-processor interrupt). On a virtual
  *       machine cpus=2 depends on what else runs: waking an idle virtual
  *       CPU goes through the hypervisor, waking a busy one need not. Its
- *       figures spread widely on a shared machine (8-66 us in one run of
- *       five here); compare models measured together, by their medians.
+ *       figures spread widely on a shared machine: `threadlab micro
+ *       --filter FutexPingPong/model=clone/cpus=2 --benchtime 300ms
+ *       --count 5` gave 8 to 66 us per round trip on the 2-CPU VM this
+ *       was written on, under load. Compare models measured together, by
+ *       their medians.
  *
  *   BenchmarkCondPingPong/model=M/cpus=C
  *       The same hand-off written as most pthread programs would: a
