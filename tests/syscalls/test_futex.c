@@ -86,30 +86,59 @@ static bool wait_for_count(_Atomic int *v, int want)
 	return true;
 }
 
-/*
- * Whether thread `tid` sleeps in the futex system call on `word`:
- * /proc/self/task/TID/syscall reads "202 0xWORD ..." for a thread blocked
- * in futex(2) (202 on x86-64), and "running" for one that is not blocked.
- * -1 when the file cannot be read.
- */
-static int asleep_on(int tid, const void *word)
+/* Read /proc/self/task/TID/NAME into buf (NUL-terminated): 0, or -1. */
+static int read_task_file(int tid, const char *name, char *buf, size_t len)
 {
-	char path[64], buf[256], want[64];
+	char path[64];
 	int fd;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", tid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
+	return 0;
+}
+
+/* The state letter of /proc/self/task/TID/stat (R, S, D...), or 0. */
+static char task_state(int tid)
+{
+	char buf[512], *p;
+
+	if (read_task_file(tid, "stat", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')');       /* comm may hold spaces and parens */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * Whether thread `tid` sleeps in the futex system call on `word`, queued
+ * where FUTEX_WAKE will find it. /proc/self/task/TID/syscall reads
+ * "202 0xWORD ..." for a thread blocked in futex(2) (202 on x86-64) and
+ * off its CPU — past the kernel's queueing, which comes before the thread
+ * gives up its CPU. That alone is not enough: a thread just woken, whose
+ * wake-up is still on its way to another CPU (an inter-processor
+ * interrupt, tens of µs in this VM), is in the kernel's TASK_WAKING state
+ * and still reads as blocked in futex there. stat reports it as R, not S;
+ * so the state is read before and after, and must be S both times.
+ * -1 when /proc cannot tell.
+ */
+static int asleep_on(int tid, const void *word)
+{
+	char buf[256], want[64];
+	char before = task_state(tid);
+
+	if (read_task_file(tid, "syscall", buf, sizeof(buf)) < 0 || !before)
+		return -1;
 	snprintf(want, sizeof(want), "%d 0x%lx ", SYS_futex,
 		 (unsigned long)word);
-	return strncmp(buf, want, strlen(want)) == 0;
+	return before == 'S' && strncmp(buf, want, strlen(want)) == 0 &&
+	       task_state(tid) == 'S';
 }
 
 /* Wait until all `n` threads sleep on `word`; fails the test after
