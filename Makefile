@@ -117,6 +117,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@scripts/run-tests.sh $(BUILD)/tests
 
+bench: BENCH_ARGS ?= --count 5
 bench:
 	@scripts/deps.sh build bench
 	@$(MAKE) --no-print-directory driver

@@ -12,6 +12,7 @@
 #
 # Usage: scripts/strace-spawn.sh [OUTPUT]   (default docs/generated/strace-spawn.txt)
 set -euo pipefail
+trap 'echo "strace-spawn.sh: failed at line $LINENO" >&2' ERR
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${1:-docs/generated/strace-spawn.txt}
@@ -45,9 +46,11 @@ mkdir -p "$(dirname "$bin")" "$(dirname "$out")"
 # trace apart from the program's output.
 strace -f -s 256 -o "$tmp/trace" "$bin" >"$tmp/stdout"
 
-glibc=$(ldd --version | head -1 | sed 's/.* //')
+# (No `cmd | head -1` here: with pipefail, head closing the pipe early can
+# kill cmd with SIGPIPE and, through set -e, the script without a word.)
+glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
 {
-	echo "# scripts/strace-spawn.sh ($(strace -V | head -1 | sed 's/ -- version / /'), strace -f -s 256 $bin) on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc"
+	echo "# scripts/strace-spawn.sh ($(strace -V | sed -n '1s/ -- version / /p'), strace -f -s 256 $bin) on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc"
 	echo "# --- strace -f (each line: thread id, system call, result) ---"
 	cat "$tmp/trace"
 	echo "# --- the program's standard output ---"

@@ -9,6 +9,7 @@
 #
 # Usage: docs/code/raw-limits.sh [N]   (threads per round, default 200)
 set -euo pipefail
+trap 'echo "raw-limits.sh: failed at line $LINENO" >&2' ERR
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 n=${1:-200}
@@ -30,7 +31,9 @@ mkdir -p build/docs "$(dirname "$out")"
 "$cc" "${flags[@]}" docs/code/raw_limits.c build/lib/libthreadlab.a \
 	-o build/docs/raw_limits_dynamic
 
-glibc=$(ldd --version | head -1 | sed 's/.* //')
+# (No `cmd | head -1` here: with pipefail, head closing the pipe early can
+# kill cmd with SIGPIPE and, through set -e, the script without a word.)
+glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
 {
 	echo "# docs/code/raw-limits.sh $n on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc, uid $(id -u)"
 	for kind in static dynamic; do

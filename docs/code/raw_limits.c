@@ -1,7 +1,7 @@
 /*
- * raw_limits: three things that do not work on a raw sys_thread, shown
- * rather than asserted. docs/code/raw-limits.sh builds this program twice
- * (static and dynamic) and writes docs/generated/raw-limits.txt.
+ * raw_limits: what does not work on a raw sys_thread, and one rule of join,
+ * shown rather than asserted. docs/code/raw-limits.sh builds this program
+ * twice (static and dynamic) and writes docs/generated/raw-limits.txt.
  *
  *  1. pthread_getattr_np on a raw thread: glibc finds no stack recorded in
  *     the thread's struct pthread and takes it for the main thread, so it

@@ -261,6 +261,24 @@ static void pinned_threads(void **state)
 	}
 }
 
+/* glibc can be told not to use rseq; sched_getcpu must still be right on
+ * raw threads then. Runs this program again, pinned test only. */
+static void pinned_threads_without_rseq(void **state)
+{
+	char self[4096], cmd[4200];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int st;
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	snprintf(cmd, sizeof(cmd),
+		 "GLIBC_TUNABLES=glibc.pthread.rseq=0 %s pinned_threads >/dev/null 2>&1",
+		 self);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void *name_worker(void *arg)
 {
 	static char comm[32];
@@ -459,7 +477,8 @@ static void bad_input(void **state)
 	assert_int_equal((long)ret, 42);
 }
 
-int main(void)
+/* With an argument, run only the tests whose names match it. */
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(check_libc),
@@ -470,6 +489,7 @@ int main(void)
 		cmocka_unit_test(recursive_mutex),
 		cmocka_unit_test(exit_destructors),
 		cmocka_unit_test(pinned_threads),
+		cmocka_unit_test(pinned_threads_without_rseq),
 		cmocka_unit_test(thread_name),
 		cmocka_unit_test(signal_mask_inherited),
 		cmocka_unit_test(stack_cache),
@@ -478,5 +498,7 @@ int main(void)
 		cmocka_unit_test(bad_input),
 	};
 
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests_name("syscalls/thread", tests, NULL, NULL);
 }
