@@ -43,7 +43,11 @@ SYS_SRCS := $(wildcard syscalls/*.c) $(wildcard syscalls/arch/$(ARCH)/*.S)
 NUMA_SRCS := $(wildcard numa/*.c)
 LIB_SRCS := $(SYS_SRCS) $(NUMA_SRCS)
 # What every program linked with the library needs besides it: numa/ uses
-# libnuma (Debian ships it static and shared).
+# libnuma (Debian ships it static and shared). Linking it statically prints
+# "Using 'getaddrinfo' in statically linked applications ...": libnuma.o
+# always pulls in affinity.o, whose "netdev:" node strings resolve
+# addresses; threadlab never parses such strings, so the warning is
+# harmless.
 LIB_LIBS := -lnuma
 LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
