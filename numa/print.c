@@ -26,8 +26,8 @@ void topo_print(FILE *f, const struct topo *t)
 
 	fprintf(f, "topology: %s", topo_source_name(t->source));
 	if (t->source == TOPO_SOURCE_EMULATED)
-		fprintf(f, " (THREADLAB_TOPOLOGY), run on the real layout "
-			"from %s", topo_source_name(t->real_source));
+		fprintf(f, ", run on the real layout from %s",
+			topo_source_name(t->real_source));
 	fprintf(f, "\n");
 	topo_format_cpus(&t->usable, buf, sizeof(buf));
 	fprintf(f, "nodes: %d  cpus: %d  usable here: %s (%d)\n", t->nnodes,

@@ -148,7 +148,7 @@ static void emulated_report(void **state)
 	expect_out("threadlab topo --workers 4 --policy spread --topology '0:0-7,1:8-15'\n");
 	expect_out("\nkernel: Linux ");
 	expect_out("\nTHREADLAB_TOPOLOGY: (unset)\n");
-	expect_out("\ntopology: emulated (THREADLAB_TOPOLOGY), run on the real layout from ");
+	expect_out("\ntopology: emulated, run on the real layout from ");
 	expect_out("\nnodes: 2  cpus: 16  usable here: ");
 	expect_out("\n   0  0-7       8          -          -  ");
 	expect_out("\n   1  8-15      8          -          -  ");
