@@ -47,11 +47,12 @@
  * (0 -> 1) the next unlock would see 1, skip the wake and leave them
  * asleep for ever. This file does not requeue, so here a plain lock would
  * also be correct (the sleepers on the mutex set 2 themselves before they
- * sleep); taking it as 2 costs at most one unneeded FUTEX_WAKE at the next
- * unlock, and spares a waiter woken by a signaller that still holds the
- * mutex the spinning that sys_mutex_lock would do: the mutex is most
- * likely held, and it goes straight to sleep. docs/futex.md shows the
- * requeue case step by step.
+ * sleep). State 2 is kept so that the relock stays right if broadcast
+ * ever learns to requeue, the obvious next step against the thundering
+ * herd. Its price: the unlock after each wait makes a FUTEX_WAKE even when
+ * nobody sleeps on the mutex — at most one per wait. (It also skips
+ * sys_mutex_lock's spin, which pays only when the signaller still holds
+ * the mutex.) docs/futex.md, section 4, tells the requeue story.
  *
  * Shared state: seq, touched only with atomics. The mutex passed in
  * protects the caller's predicate, never seq. Lock order: this file takes
