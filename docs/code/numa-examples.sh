@@ -7,6 +7,9 @@
 #                                   emulated layouts, and a rejected value
 #   docs/generated/numa-place.txt   numa_place pinned and unpinned, under
 #                                   perf stat's software events
+#   docs/generated/numa-vm.txt      scripts/numa-vm.sh: the numa tests and
+#                                   threadlab topo in a two-node QEMU guest
+#                                   (only when the guest can be booted here)
 # each opening with the date, kernel and glibc version, and every run
 # preceded by a "$ command" line that repeats it.
 #
@@ -85,4 +88,15 @@ events=cpu-migrations,context-switches,page-faults
 		echo "# perf is not installed or not allowed here (apt-get install -y linux-perf)"
 	fi
 } >docs/generated/numa-place.txt
-echo "wrote docs/generated/numa-topo.txt and docs/generated/numa-place.txt"
+# A real two-node kernel, when QEMU and a kernel image are here (the `vm`
+# group of scripts/packages.txt): the guest's tests and its threadlab topo.
+{
+	header
+	show scripts/numa-vm.sh
+} >build/docs/numa-vm.txt
+if grep -q '^numa-vm.sh: passed$' build/docs/numa-vm.txt; then
+	mv build/docs/numa-vm.txt docs/generated/numa-vm.txt
+	echo "wrote docs/generated/numa-topo.txt, numa-place.txt and numa-vm.txt"
+else
+	echo "wrote docs/generated/numa-topo.txt and numa-place.txt (no VM run: see build/docs/numa-vm.txt)"
+fi
