@@ -20,8 +20,8 @@
  * keeps one deadline on CLOCK_MONOTONIC and sleeps only for what is left
  * of it, so -ETIMEDOUT means the whole timeout passed without a signal.
  * Callers must still wait in a loop on their predicate: a signal meant for
- * another waiter, or one sent before our wait but observed after it, also
- * ends a wait.
+ * another waiter also ends a wait, and by the time the mutex is retaken
+ * another thread may have made the predicate false again.
  *
  * Signal and broadcast always make the wake system call, even when nobody
  * sleeps: struct sys_cond has one word, and a sequence number cannot also
@@ -37,22 +37,23 @@
  *
  * Relocking: a thread that comes back from the cond wait takes the mutex
  * in the CONTENDED state (2), never in LOCKED (1), as glibc's condvars do
- * through lll_cond_lock — the requeueing ones and the requeue-free one
- * since 2.25 alike. It is the one choice that stays correct whatever woke
- * us: the mutex's rule is that state 2 must be set whenever a thread may
- * be asleep on the mutex word, and a woken waiter cannot see who else is
- * — after a broadcast, the others woken with it are usually right behind
- * it, some already asleep on the mutex. A requeueing broadcast puts
- * sleepers on the mutex word without setting 2 at all; with a plain lock
- * (0 -> 1) the next unlock would see 1, skip the wake and leave them
- * asleep for ever. This file does not requeue, so here a plain lock would
- * also be correct (the sleepers on the mutex set 2 themselves before they
- * sleep). State 2 is kept so that the relock stays right if broadcast
- * ever learns to requeue, the obvious next step against the thundering
- * herd. Its price: the unlock after each wait makes a FUTEX_WAKE even when
- * nobody sleeps on the mutex — at most one per wait. (It also skips
- * sys_mutex_lock's spin, which pays only when the signaller still holds
- * the mutex.) docs/futex.md, section 4, tells the requeue story.
+ * through lll_cond_lock — the requeueing ones before 2.25 and the
+ * requeue-free one since alike. The mutex's rule is that its word must say
+ * 2 whenever a thread may be asleep on it. A requeueing broadcast breaks
+ * the rule's usual keeper: it moves sleepers onto the mutex word without
+ * any of them storing 2. If the one thread it woke then took the mutex
+ * with a plain lock (0 -> 1), its unlock would see 1, skip the wake, and
+ * leave every requeued thread asleep for ever; taking it as 2 makes that
+ * unlock wake the next one, and so on down the line.
+ *
+ * This file does not requeue, so here a plain lock would also be correct:
+ * every thread asleep on the mutex stored 2 itself before it slept. State
+ * 2 is kept so that the relock stays right if broadcast ever learns to
+ * requeue, the obvious next step against the thundering herd. Its price:
+ * the unlock after each wait makes a FUTEX_WAKE even when nobody sleeps on
+ * the mutex — at most one per wait. (It also skips sys_mutex_lock's spin,
+ * which pays only when the signaller still holds the mutex.)
+ * docs/futex.md, section 4, tells the requeue story.
  *
  * Shared state: seq, touched only with atomics. The mutex passed in
  * protects the caller's predicate, never seq. Lock order: this file takes
@@ -60,22 +61,10 @@
  */
 #include <errno.h>
 
-#include "sys.h"
+#include "internal.h"
 
 /* The mutex's states (syscalls/mutex.c). */
 enum { MUTEX_UNLOCKED = 0, MUTEX_CONTENDED = 2 };
-
-/* The absolute CLOCK_MONOTONIC deadline of a relative timeout, -1 for
- * ever (as in syscalls/mutex.c). */
-static int64_t deadline_after(int64_t timeout_ns)
-{
-	int64_t now;
-
-	if (timeout_ns < 0)
-		return -1;
-	now = sys_now_ns();
-	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
 
 /* Take `m` in the contended state: sys_mutex_lock's slow path without
  * its spinning (see "Relocking" above). Acquire: the caller reads what
@@ -90,7 +79,7 @@ static void relock_contended(struct sys_mutex *m)
 static int cond_wait(struct sys_cond *c, struct sys_mutex *m,
 		     int64_t timeout_ns, const char *who)
 {
-	int64_t deadline = deadline_after(timeout_ns);
+	int64_t deadline = sys__deadline(timeout_ns);
 	/* Read while `m` is held: see "Why no wake is lost". */
 	uint32_t seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
 	int ret = 0;
@@ -102,14 +91,11 @@ static int cond_wait(struct sys_cond *c, struct sys_mutex *m,
 		sys_panic("%s: mutex %p is not locked", who, (void *)m);
 	sys_mutex_unlock(m);
 	for (;;) {
-		int64_t left = -1;
+		int64_t left = sys__time_left(deadline);
 
-		if (deadline >= 0) {
-			left = deadline - sys_now_ns();
-			if (left <= 0) {
-				ret = -ETIMEDOUT;
-				break;
-			}
+		if (left == 0) {
+			ret = -ETIMEDOUT;
+			break;
 		}
 		/* 0 (woken), -EAGAIN (seq moved already), -EINTR or
 		 * -ETIMEDOUT: in every case, seq decides. */
