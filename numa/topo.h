@@ -133,17 +133,21 @@ struct topo {
  * Read the layout to plan with: THREADLAB_TOPOLOGY when it is set and not
  * empty, else the machine's (libnuma, else sysfs, else one node).
  * RETURN VALUE: 0; -EINVAL when THREADLAB_TOPOLOGY is malformed (message
- * in err); -errno when not even the online CPUs can be read.
+ * in err); otherwise as topo_discover_real (message in err too).
  */
 int topo_discover(struct topo *t, char *err, size_t errlen);
 
-/* The machine's layout only, ignoring THREADLAB_TOPOLOGY. 0 or -errno. */
+/* The machine's layout only, ignoring THREADLAB_TOPOLOGY. 0; -E2BIG when
+ * the machine has a node numbered TOPO_MAX_NODES or above; -errno when not
+ * even the online CPUs can be read. */
 int topo_discover_real(struct topo *t);
 
 /*
  * Parse `spec` (the THREADLAB_TOPOLOGY grammar above) into an emulated
- * topology, mapped onto this machine's CPUs as described above.
- * RETURN VALUE: 0; -EINVAL with a message in err.
+ * topology, mapped onto this machine's CPUs as described above (which
+ * reads the machine's layout too).
+ * RETURN VALUE: 0; -EINVAL with a message in err; -ENOMEM; or an error of
+ * topo_discover_real (message in err).
  */
 int topo_parse(struct topo *t, const char *spec, char *err, size_t errlen);
 
@@ -271,8 +275,8 @@ void *topo_alloc_on_node(size_t size, int node, int *err);
 int topo_free(void *p, size_t size);
 
 /* The node of the page holding `addr` (get_mempolicy with MPOL_F_NODE |
- * MPOL_F_ADDR), or -errno. Touch the page first: an untouched page has no
- * node yet. */
+ * MPOL_F_ADDR), or -errno (-EFAULT: not mapped). Touch the page first: an
+ * untouched page has no node yet. On a kernel without NUMA support, 0. */
 int topo_node_of_addr(const void *addr);
 
 /* --------------------------------------------------------------------- */
