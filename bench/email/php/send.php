@@ -44,7 +44,7 @@ const MESSAGE_HEAD = "From: <" . ENVELOPE_FROM . ">\r\n" .
 	"To: <" . ENVELOPE_TO . ">\r\n" .
 	"Subject: threadlab email benchmark\r\n" .
 	"\r\n";
-const MIN_SIZE = 128;
+const MIN_SIZE = 2;
 const MAX_SIZE = 64 << 20;
 /* How long one message (or one connection set-up) may take before the
  * server counts as stalled and the message as not accepted. */
@@ -72,17 +72,18 @@ function dots(int $k): int
 }
 
 /*
- * The message of exactly $size bytes, before dot-stuffing: the headers,
- * then body line k of 76 characters (line 0: 1) and CRLF, the last cut
- * short to make the size exact, never leaving a single byte (the line
- * before gives one up). Character i of line k is '.' when i < dots(k),
- * else 'a' + (k+i) % 26: line 0 is a lone ".", other lines start with "."
- * or "..", so dot-stuffing matters.
+ * The message of exactly $size bytes (>= 2), before dot-stuffing: the
+ * headers (left out when the size cannot hold them and a CRLF), then body
+ * line k of 76 characters (line 0: 1) and CRLF, the last cut short to make
+ * the size exact, never leaving a single byte (the line before gives one
+ * up). Character i of line k is '.' when i < dots(k), else 'a' + (k+i) %
+ * 26: line 0 is a lone ".", other lines start with "." or "..", so
+ * dot-stuffing matters.
  */
 function build_message(int $size): string
 {
-	$out = MESSAGE_HEAD;
-	$rem = $size - strlen(MESSAGE_HEAD);
+	$out = $size >= strlen(MESSAGE_HEAD) + 2 ? MESSAGE_HEAD : '';
+	$rem = $size - strlen($out);
 	for ($k = 0; $rem > 0; $k++) {
 		$n = min($k === 0 ? 3 : 78, $rem);
 		if ($rem - $n === 1)

@@ -39,6 +39,7 @@ Debian's /usr/bin/python3.
 
 import argparse
 import asyncio
+import errno
 import os
 import resource
 import socket
@@ -53,7 +54,7 @@ MESSAGE_HEAD = ("From: <" + ENVELOPE_FROM + ">\r\n"
                 "To: <" + ENVELOPE_TO + ">\r\n"
                 "Subject: threadlab email benchmark\r\n"
                 "\r\n").encode()
-MIN_SIZE = 128
+MIN_SIZE = 2
 MAX_SIZE = 64 << 20
 # How long one message (or one connection set-up) may take before the
 # server counts as stalled and the message as not accepted.
@@ -74,14 +75,15 @@ def dots(k):
 
 
 def build_message(size):
-    """The message of exactly `size` bytes, before dot-stuffing: the
-    headers, then body line k of 76 characters (line 0: 1) and CRLF, the
-    last cut short to make the size exact, never leaving a single byte
-    (the line before gives one up). Character i of line k is '.' when
-    i < dots(k), else 'a' + (k+i) % 26: line 0 is a lone ".", and other
-    lines start with "." or "..", so dot-stuffing matters."""
-    out = bytearray(MESSAGE_HEAD)
-    rem = size - len(MESSAGE_HEAD)
+    """The message of exactly `size` bytes (>= 2), before dot-stuffing:
+    the headers (left out when the size cannot hold them and a CRLF), then
+    body line k of 76 characters (line 0: 1) and CRLF, the last cut short
+    to make the size exact, never leaving a single byte (the line before
+    gives one up). Character i of line k is '.' when i < dots(k), else
+    'a' + (k+i) % 26: line 0 is a lone ".", and other lines start with "."
+    or "..", so dot-stuffing matters."""
+    out = bytearray(MESSAGE_HEAD if size >= len(MESSAGE_HEAD) + 2 else b"")
+    rem = size - len(out)
     k = 0
     while rem > 0:
         n = min(3 if k == 0 else 78, rem)
@@ -105,6 +107,17 @@ def dot_stuff(msg):
 
 class SMTPError(Exception):
     pass
+
+
+def describe(e):
+    """An error as the other peers word it: "Connection refused", not
+    "[Errno 111] Connect call failed ('127.0.0.1', 1)"."""
+    if isinstance(e, TimeoutError) or (
+            isinstance(e, OSError) and e.errno == errno.EAGAIN):
+        return "timed out"      # asyncio.timeout, or SO_RCVTIMEO/SO_SNDTIMEO
+    if isinstance(e, OSError) and e.errno:
+        return os.strerror(e.errno)
+    return str(e) or type(e).__name__
 
 
 def check_reply(line, what, want):
@@ -224,14 +237,14 @@ async def a_session(args, wire, count, tally):
                     try:
                         conn = await a_dial(*args.addr)
                     except OSError as e:
-                        raise SMTPError("connect: %s" % e) from e
+                        raise SMTPError("connect: " + describe(e)) from e
                 r, w = conn
                 await a_command(r, w, CMD_MAIL, "MAIL FROM", 250)
                 await a_command(r, w, CMD_RCPT, "RCPT TO", 250)
                 await a_command(r, w, CMD_DATA, "DATA", 354)
                 await a_command(r, w, wire, "end of data", 250)
         except (OSError, SMTPError, TimeoutError, ValueError) as e:
-            tally.fail(str(e) or type(e).__name__)
+            tally.fail(describe(e))
             if conn is not None:
                 conn[1].close()
             conn = None
@@ -258,7 +271,7 @@ class Conn:
         try:
             self.sock = socket.create_connection(addr, timeout=MESSAGE_TIMEOUT)
         except OSError as e:
-            raise SMTPError("connect: %s" % e) from e
+            raise SMTPError("connect: " + describe(e)) from e
         # Blocking mode with kernel timeouts: Python's own socket timeout
         # would poll() before every recv and send.
         self.sock.settimeout(None)
@@ -302,7 +315,7 @@ def t_session(args, wire, count, tally):
             conn.command(CMD_DATA, "DATA", 354)
             conn.command(wire, "end of data", 250)
         except (OSError, SMTPError) as e:
-            tally.fail(str(e) or type(e).__name__)
+            tally.fail(describe(e))
             if conn is not None:
                 conn.close()
             conn = None
