@@ -40,7 +40,16 @@ LIB := $(BUILD)/lib/libthreadlab.a
 
 # Library sources, layer by layer (a layer includes only those below it).
 SYS_SRCS := $(wildcard syscalls/*.c) $(wildcard syscalls/arch/$(ARCH)/*.S)
-LIB_SRCS := $(SYS_SRCS)
+RT_SRCS  := $(wildcard rt/*.c) $(wildcard rt/arch/$(ARCH)/*.S)
+LIB_SRCS := $(SYS_SRCS) $(RT_SRCS)
+
+# rt/ runs on task stacks, and so do the tests of rt/: both are compiled
+# with -fsplit-stack (segmented stacks, rt/stack.c). `private` keeps the
+# flag from spreading to prerequisites (the library's other objects).
+# A build without split stacks (sanitizers, valgrind): make SPLIT_CFLAGS=
+# — rt/ then offers mapped stacks only.
+SPLIT_CFLAGS ?= -fsplit-stack
+RT_CFLAGS := $(SPLIT_CFLAGS) $(if $(SPLIT_CFLAGS),-DRT_SPLIT_STACK)
 LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
 # The driver: bench/ sources, linked statically.
@@ -57,7 +66,8 @@ TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*/*.c))
 TEST_STATIC_SRCS := $(filter %_static.c,$(TEST_HELPER_SRCS))
 TEST_STATIC_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_STATIC_SRCS))
 # Code shared by several test programs of a layer: tests/<layer>/lib_*.c
-TEST_LIB_SRCS := $(filter tests/%/lib_%,$(TEST_HELPER_SRCS))
+# (filter's pattern takes one %: match the file name, not the path.)
+TEST_LIB_SRCS := $(foreach f,$(TEST_HELPER_SRCS),$(if $(filter lib_%,$(notdir $(f))),$(f)))
 
 .PHONY: all lib driver tests test bench compare install clean check-linker deps
 .DEFAULT_GOAL := all
@@ -83,6 +93,12 @@ $(BUILD)/obj/%.c.o: %.c
 # tls.c reaches glibc's private data through the GOT (-fPIC), so a dynamic
 # program never gets copy-relocated snapshots of variables libc writes.
 $(BUILD)/obj/syscalls/tls.c.o: CFLAGS += -fPIC
+
+$(BUILD)/obj/rt/%.c.o: private CFLAGS += $(RT_CFLAGS)
+$(BUILD)/tests/rt/%: private CFLAGS += $(RT_CFLAGS)
+# One rt test binary is built with the stack protector: its canary
+# (%fs:0x28) must survive tasks moving between worker threads.
+$(BUILD)/tests/rt/test_stackprot: private CFLAGS += -fstack-protector-strong
 
 $(BUILD)/obj/%.S.o: %.S
 	@mkdir -p $(dir $@)
