@@ -62,12 +62,11 @@ DRIVER := $(BUILD)/bin/threadlab
 # are plain programs linked statically, run by the tests that need them.
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*/*.c))
-TEST_STATIC_SRCS := $(filter %_static.c,$(TEST_HELPER_SRCS))
+TEST_STATIC_SRCS := $(wildcard tests/*/*_static.c)
 TEST_STATIC_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_STATIC_SRCS))
-# Code shared by several test programs of a layer: tests/<layer>/lib_*.c
-# (filter's pattern takes one %: match the file name, not the path.)
-TEST_LIB_SRCS := $(foreach f,$(TEST_HELPER_SRCS),$(if $(filter lib_%,$(notdir $(f))),$(f)))
+# Code shared by the test programs of a layer: tests/<layer>/lib_*.c
+TEST_LIB_SRCS := $(wildcard tests/*/lib_*.c)
+test_libs = $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
 
 .PHONY: all lib driver tests test bench compare install clean check-linker deps
 .DEFAULT_GOAL := all
@@ -115,11 +114,11 @@ $(DRIVER): $(BENCH_OBJS) $(LIB)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(filter tests/$(firstword $(subst /, ,$*))/lib_%,$(TEST_LIB_SRCS)) $(LIB) -lcmocka -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(call test_libs,$*) $(LIB) -lcmocka -o $@
 
 $(BUILD)/tests/%_static: tests/%_static.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $< $(filter tests/$(firstword $(subst /, ,$*))/lib_%,$(TEST_LIB_SRCS)) $(LIB) -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $< $(call test_libs,$*) $(LIB) -o $@
 
 # The two commands of the README. Each first makes sure the Debian
 # packages it needs are there (scripts/packages.txt is the only list), then
@@ -129,6 +128,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@scripts/run-tests.sh $(BUILD)/tests
 
+bench: BENCH_ARGS ?= --count 5
 bench:
 	@scripts/deps.sh build bench
 	@$(MAKE) --no-print-directory driver

@@ -11,6 +11,11 @@
  * the wake is never lost; at worst one wake call is spent for nothing.
  *
  * Memory order: acquire when taking the lock, release when dropping it.
+ *
+ * Shared state: the one word, touched only with atomics. The mutex has no
+ * owner field, so unlock can catch "not locked at all" but not "locked by
+ * another thread". Where a sys_mutex stands in the lock order is for its
+ * user to say (docs/LOCKING.md); this file takes no other lock.
  */
 #include <errno.h>
 
@@ -23,14 +28,30 @@ enum { UNLOCKED = 0, LOCKED = 1, CONTENDED = 2 };
  * call and a wake-up (tens of µs on this machine's other CPU). */
 #define SPINS 100
 
+/* The absolute CLOCK_MONOTONIC deadline of a relative timeout; -1 for
+ * ever. Kept once, so that every later sleep is for what is left of it,
+ * however many times the thread is woken for nothing. */
+static int64_t deadline_after(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return -1;
+	now = sys_now_ns();
+	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 static int lock_slow(struct sys_mutex *m, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns >= 0 ? sys_now_ns() + timeout_ns : -1;
+	int64_t deadline = deadline_after(timeout_ns);
 	uint32_t s;
 
+	/* Spin by reading: a compare-and-swap on a held lock would take its
+	 * cache line away from the holder on every attempt. */
 	for (int i = 0; i < SPINS; i++) {
-		s = UNLOCKED;
-		if (atomic_compare_exchange_weak_explicit(&m->state, &s, LOCKED,
+		s = atomic_load_explicit(&m->state, memory_order_relaxed);
+		if (s == UNLOCKED &&
+		    atomic_compare_exchange_weak_explicit(&m->state, &s, LOCKED,
 							  memory_order_acquire,
 							  memory_order_relaxed))
 			return 0;

@@ -5,6 +5,14 @@
  * 3 done. The first caller moves 0 -> 1 and runs fn; the others sleep
  * until the state reaches 3. The release store of 3 publishes what fn
  * wrote; the acquire load on the fast path sees it.
+ *
+ * A waiter marks the state 2 before it sleeps, so the runner makes the
+ * FUTEX_WAKE system call only when someone sleeps (the mutex's trick,
+ * docs/futex.md). fn must not call sys_once on the same object: it would
+ * wait for itself for ever (the word has no room to say who runs fn).
+ *
+ * Shared state: the one word, touched only with atomics; no lock is held
+ * while fn runs.
  */
 #include <errno.h>
 

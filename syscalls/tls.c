@@ -116,8 +116,8 @@ static struct {
 	size_t specific_off;       /* specific[32] (pointers to 2nd levels) */
 	size_t specific_1st_off;   /* specific_1stblock[32] */
 	long robust_futex_offset;  /* copied from the main thread */
-	long rseq_offset;          /* __rseq_offset, if registered */
-	unsigned rseq_size;
+	long rseq_offset;          /* __rseq_offset; 0: no rseq area */
+	unsigned rseq_size;        /* __rseq_size; 0: glibc did not register */
 	int status;                /* 0 or -ENOTSUP */
 	char error[256];
 } g;
@@ -189,12 +189,18 @@ static int check_layout(void)
 		return refuse("specific[0] at 0x%zx does not point at 0x%zx",
 			      g.specific_off, g.specific_1st_off);
 
-	if (__rseq_size > 0) {
+	/* glibc keeps the rseq area in struct pthread even when it did not
+	 * register it (GLIBC_TUNABLES=glibc.pthread.rseq=0: __rseq_size = 0):
+	 * sched_getcpu() still reads cpu_id there, so we must know where it
+	 * is either way. */
+	if (__rseq_offset != 0) {
 		struct rseq *rs = (struct rseq *)(tp + __rseq_offset);
 
-		if (__rseq_offset <= 0 ||
-		    (size_t)__rseq_offset + sizeof(*rs) > g.pthread_size ||
-		    (int)rs->cpu_id < 0)
+		if (__rseq_offset < 0 ||
+		    (size_t)__rseq_offset + sizeof(*rs) > g.pthread_size)
+			return refuse("rseq area at tp%+ld outside struct pthread",
+				      (long)__rseq_offset);
+		if (__rseq_size > 0 && (int)rs->cpu_id < 0)
 			return refuse("rseq area at tp%+ld not registered",
 				      (long)__rseq_offset);
 		g.rseq_offset = __rseq_offset;
@@ -233,8 +239,14 @@ static void go_multithreaded(void)
 static void tls_init_once(void *unused)
 {
 	g.status = check_layout();
-	if (g.status == 0)
+	if (g.status == 0) {
 		go_multithreaded();
+	} else {
+		/* Said once, here; sys_thread_libc_error() keeps it. */
+		sys_write(2, "threadlab: ", 11);
+		sys_write(2, g.error, strlen(g.error));
+		sys_write(2, "\n", 1);
+	}
 }
 
 int sys__tls_init(void)
@@ -284,9 +296,12 @@ void *sys__tls_setup(char *top, char **stack_top, _Atomic int **tid)
 
 	AT(tp, g.specific_off, char *) = tp + g.specific_1st_off;
 
-	if (g.rseq_size > 0)   /* not registered yet: sched_getcpu asks the kernel */
+	/* A negative cpu_id sends sched_getcpu() to the kernel: until the
+	 * child registers (or for ever, when glibc itself does not use rseq). */
+	if (g.rseq_offset)
 		((struct rseq *)(tp + g.rseq_offset))->cpu_id =
-			RSEQ_CPU_ID_UNINITIALIZED;
+			g.rseq_size ? RSEQ_CPU_ID_UNINITIALIZED
+				    : RSEQ_CPU_ID_REGISTRATION_FAILED;
 
 	*tid = &AT(tp, g.tid_off, _Atomic int);
 	*stack_top = (char *)((uintptr_t)low & ~(uintptr_t)63);

@@ -1,0 +1,3 @@
+module threadlab/micro
+
+go 1.19
