@@ -118,8 +118,9 @@ struct rt_task {
 
 /* ------------------------------------------------------------------
  * Memory pools (pool.c): fixed-size objects carved out of mmap'd slabs,
- * a small cache per worker (no lock) in front of a global free list
- * (spinlock). Memory goes back to the kernel only when the runtime ends.
+ * a small cache per worker (no lock) in front of a global stack of
+ * batches (spinlock). Memory goes back to the kernel only when the
+ * runtime ends.
  * ---------------------------------------------------------------- */
 struct rt__slab;
 
@@ -127,24 +128,52 @@ struct rt__pool {
 	const char *name;
 	size_t obj_size;            /* bytes per object */
 	size_t link_off;            /* where a free object keeps its link */
+	size_t hdr_off;             /* where the first object of a batch
+				     * keeps two more words (batch header) */
 	size_t slab_size;           /* bytes per slab */
 	unsigned batch;             /* objects moved per cache refill */
 	/* Called on a new slab (worker stack) before use: 0 or -errno. */
 	int (*slab_init)(struct rt__pool *p, char *slab);
-	struct rt__spinlock lock;   /* protects free, nfree, slabs */
-	void *free;
-	size_t nfree;
+	struct rt__spinlock lock;   /* protects batches, nbatches, slabs */
+	void *batches;              /* full (or, after a flush, partial)
+				     * batches, each a list of objects */
+	size_t nbatches;
 	struct rt__slab *slabs;
 };
 
-struct rt__pool_cache {
-	void *free;                 /* owner only */
+struct rt__pool_cache {             /* owner only */
+	void *free;                 /* a list of n (< = batch) objects */
 	unsigned n;
+	void *full;                 /* NULL or a list of `batch` objects */
 };
 
-void *rt__pool_get(struct rt__pool *p, struct rt__pool_cache *c);
-void rt__pool_put(struct rt__pool *p, struct rt__pool_cache *c, void *obj);
+/* Slow paths (pool.c). Both run in a few dozen bytes of stack: they are
+ * called from task code on the task's first segment. */
+void *rt__pool_refill(struct rt__pool *p, struct rt__pool_cache *c);
+void rt__pool_spill(struct rt__pool *p, struct rt__pool_cache *c);
 void rt__pool_flush(struct rt__pool *p, struct rt__pool_cache *c);
+
+/* An object from the cache (refilled when empty), or NULL: -ENOMEM. */
+static inline void *rt__pool_get(struct rt__pool *p, struct rt__pool_cache *c)
+{
+	void *obj = c->free;
+
+	if (__builtin_expect(obj == NULL, 0))
+		return rt__pool_refill(p, c);
+	c->free = *(void **)((char *)obj + p->link_off);
+	c->n--;
+	return obj;
+}
+
+static inline void rt__pool_put(struct rt__pool *p, struct rt__pool_cache *c,
+				void *obj)
+{
+	if (__builtin_expect(c->n == p->batch, 0))
+		rt__pool_spill(p, c);
+	*(void **)((char *)obj + p->link_off) = c->free;
+	c->free = obj;
+	c->n++;
+}
 /* Call fn on every object of every slab (teardown only). */
 void rt__pool_each(struct rt__pool *p, void (*fn)(void *obj, void *arg),
 		   void *arg);
@@ -161,6 +190,7 @@ size_t rt__pool_slabs(struct rt__pool *p);
 enum rt__after {                /* what rt__finish_switch does with prev */
 	RT_AFTER_NONE = 0,
 	RT_AFTER_YIELD,         /* queue it */
+	RT_AFTER_YIELD_GLOBAL,  /* queue it on the global queue */
 	RT_AFTER_PARK,          /* publish it parked, run the unlock */
 	RT_AFTER_EXIT,          /* free it */
 };

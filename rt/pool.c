@@ -2,25 +2,29 @@
  * Fixed-size object pools for task records and stacks.
  *
  * Objects are carved out of slabs mapped with mmap. Each worker keeps a
- * small cache of free objects (struct rt__pool_cache, touched by its
- * owner only, so no lock and no atomic), in front of the pool's global
- * free list. A cache that runs dry takes a batch from the global list; a
- * cache that holds more than two batches gives one back. So a task that
- * starts on one worker and ends on another moves memory between caches
- * in batches, not one object at a time. (Go's gfget/gfput and stack
- * caches do the same.)
+ * cache of up to two batches of free objects (struct rt__pool_cache,
+ * touched by its owner only: no lock, no atomic) in front of the pool's
+ * global stack of batches. A cache that runs dry takes a whole batch; a
+ * cache that has two full batches and gets one more object gives a whole
+ * batch back. Moving a batch is O(1): the first object of a batch holds
+ * a header (the next batch, its length), so nothing walks a list of
+ * objects whose cache lines another CPU last wrote. A task that starts
+ * on one worker and ends on another thus moves memory between workers a
+ * batch at a time. (tcmalloc's transfer cache, Go's stack and g caches.)
  *
- * A free object keeps its free-list link at p->link_off: a stack's link
- * lives at its top (its bottom may be a guard page).
+ * A free object keeps its free-list link at p->link_off and, when it
+ * heads a batch, the batch header at p->hdr_off: stacks keep both at
+ * their top (their bottom may be a guard page), task records in fields
+ * that a free record does not use.
  *
  * Memory goes back to the kernel only in rt__pool_destroy, when the
  * runtime ends: after a burst of a million tasks the pool keeps what it
  * mapped. Stacks give back what they *grew* as soon as a task ends
  * (stack.c); this is only the first segments and records.
  *
- * Shared state: p->free, p->nfree and p->slabs are protected by p->lock,
- * a leaf spinlock. A new slab is mapped on the worker's own stack (mmap
- * is libc code), outside the lock.
+ * Shared state: p->batches, p->nbatches and p->slabs are protected by
+ * p->lock, a leaf spinlock. A new slab is mapped on the worker's own
+ * stack (mmap and malloc are libc code), outside the lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,58 +38,102 @@ struct rt__slab {
 	size_t size;
 };
 
+struct batch_hdr {
+	void *next;             /* the next batch in p->batches */
+	size_t n;               /* objects in this batch */
+};
+
 static inline void **link_of(struct rt__pool *p, void *obj)
 {
 	return (void **)((char *)obj + p->link_off);
 }
 
-/* On the worker stack: map a slab and chain its objects. */
+static inline struct batch_hdr *hdr_of(struct rt__pool *p, void *obj)
+{
+	return (struct batch_hdr *)((char *)obj + p->hdr_off);
+}
+
+/* Push a list of n objects (first object first) as one batch. */
+static void push_batch(struct rt__pool *p, void *first, size_t n)
+{
+	struct batch_hdr *h = hdr_of(p, first);
+
+	h->n = n;
+	rt__spin_lock(&p->lock);
+	h->next = p->batches;
+	p->batches = first;
+	p->nbatches++;
+	rt__spin_unlock(&p->lock);
+}
+
+static void *pop_batch(struct rt__pool *p, unsigned *n)
+{
+	void *first;
+
+	rt__spin_lock(&p->lock);
+	first = p->batches;
+	if (first) {
+		p->batches = hdr_of(p, first)->next;
+		p->nbatches--;
+	}
+	rt__spin_unlock(&p->lock);
+	if (first)
+		*n = (unsigned)hdr_of(p, first)->n;
+	return first;
+}
+
+/* On the worker stack: map a slab, chain its objects into batches, put
+ * the first batch in the cache and push the others. */
 struct new_slab {
 	struct rt__pool *p;
-	void *first, *last;     /* the chain of new objects */
-	unsigned n;
-	int err;
+	struct rt__pool_cache *c;
 };
 
 RT__ON_WORKER_STACK static void *new_slab_on_worker(void *arg)
 {
 	struct new_slab *ns = arg;
 	struct rt__pool *p = ns->p;
+	size_t i, j, n = p->slab_size / p->obj_size;
+	struct rt_worker *w;
 	struct rt__slab *s;
 	char *mem;
-	size_t i, n = p->slab_size / p->obj_size;
 
 	s = malloc(sizeof(*s));
-	if (!s) {
-		ns->err = -ENOMEM;
+	if (!s)
 		return NULL;
-	}
 	mem = sys_mmap(NULL, p->slab_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sys_is_error((long)mem)) {
-		ns->err = (int)(long)mem;
+	if (sys_is_error((long)mem))
 		goto out_free_node;
-	}
-	if (p->slab_init) {
-		ns->err = p->slab_init(p, mem);
-		if (ns->err < 0)
-			goto out_unmap;
-	}
-	/* Chain from the top of the slab down, so that the first object
-	 * handed out is the lowest one (stacks then fill the slab upwards
-	 * in the order they are used). */
-	ns->first = mem;
-	for (i = 0; i + 1 < n; i++)
-		*link_of(p, mem + i * p->obj_size) = mem + (i + 1) * p->obj_size;
-	*link_of(p, mem + (n - 1) * p->obj_size) = NULL;
-	ns->last = mem + (n - 1) * p->obj_size;
-	ns->n = (unsigned)n;
+	if (p->slab_init && p->slab_init(p, mem) < 0)
+		goto out_unmap;
 	s->mem = mem;
 	s->size = p->slab_size;
 	rt__spin_lock(&p->lock);
 	s->next = p->slabs;
 	p->slabs = s;
 	rt__spin_unlock(&p->lock);
+
+	/* Lowest addresses first: stacks then fill a slab upwards in the
+	 * order they are handed out. */
+	for (i = 0; i < n; i += p->batch) {
+		size_t m = n - i < p->batch ? n - i : p->batch;
+		char *first = mem + i * p->obj_size;
+
+		for (j = 0; j + 1 < m; j++)
+			*link_of(p, first + j * p->obj_size) =
+				first + (j + 1) * p->obj_size;
+		*link_of(p, first + (m - 1) * p->obj_size) = NULL;
+		if (i == 0) {
+			ns->c->free = first;
+			ns->c->n = (unsigned)m;
+		} else {
+			push_batch(p, first, m);
+		}
+	}
+	w = rt__self();
+	if (w)
+		RT__STAT_INC(w, stack_maps);
 	return NULL;
 
 out_unmap:
@@ -95,85 +143,42 @@ out_free_node:
 	return NULL;
 }
 
-/* Refill an empty cache: a batch from the global list, else a new slab. */
-static int refill(struct rt__pool *p, struct rt__pool_cache *c)
+void *rt__pool_refill(struct rt__pool *p, struct rt__pool_cache *c)
 {
-	struct new_slab ns = { .p = p };
-	void *list, **tailp;
-	unsigned n = 0;
+	if (c->full) {
+		c->free = c->full;
+		c->n = p->batch;
+		c->full = NULL;
+	} else {
+		c->free = pop_batch(p, &c->n);
+		if (!c->free) {
+			struct new_slab ns = { p, c };
 
-	rt__spin_lock(&p->lock);
-	list = p->free;
-	tailp = &list;
-	while (*tailp && n < p->batch) {
-		tailp = link_of(p, *tailp);
-		n++;
+			rt_call_on_worker_stack(new_slab_on_worker, &ns);
+			if (!c->free)
+				return NULL;
+		}
 	}
-	p->free = *tailp;
-	p->nfree -= n;
-	*tailp = NULL;
-	rt__spin_unlock(&p->lock);
-	if (n) {
-		c->free = list;
-		c->n = n;
-		return 0;
-	}
-
-	rt_call_on_worker_stack(new_slab_on_worker, &ns);
-	if (!ns.first)
-		return ns.err ? ns.err : -ENOMEM;
-	{
-		struct rt_worker *w = rt__self();
-
-		if (w)
-			RT__STAT_INC(w, stack_maps);
-	}
-	c->free = ns.first;
-	c->n = ns.n;
-	return 0;
+	return rt__pool_get(p, c);
 }
 
-void *rt__pool_get(struct rt__pool *p, struct rt__pool_cache *c)
+void rt__pool_spill(struct rt__pool *p, struct rt__pool_cache *c)
 {
-	void *obj;
-
-	if (!c->free && refill(p, c) < 0)
-		return NULL;
-	obj = c->free;
-	c->free = *link_of(p, obj);
-	c->n--;
-	return obj;
-}
-
-/* Give one batch of the cache back to the global list. */
-static void spill(struct rt__pool *p, struct rt__pool_cache *c, unsigned n)
-{
-	void *first = c->free, *last = first;
-	unsigned i;
-
-	for (i = 1; i < n; i++)
-		last = *link_of(p, last);
-	c->free = *link_of(p, last);
-	c->n -= n;
-	rt__spin_lock(&p->lock);
-	*link_of(p, last) = p->free;
-	p->free = first;
-	p->nfree += n;
-	rt__spin_unlock(&p->lock);
-}
-
-void rt__pool_put(struct rt__pool *p, struct rt__pool_cache *c, void *obj)
-{
-	*link_of(p, obj) = c->free;
-	c->free = obj;
-	if (++c->n >= 2 * p->batch)
-		spill(p, c, p->batch);
+	if (c->full)
+		push_batch(p, c->full, p->batch);
+	c->full = c->free;
+	c->free = NULL;
+	c->n = 0;
 }
 
 void rt__pool_flush(struct rt__pool *p, struct rt__pool_cache *c)
 {
-	if (c->n)
-		spill(p, c, c->n);
+	if (c->full)
+		push_batch(p, c->full, p->batch);
+	if (c->free)
+		push_batch(p, c->free, c->n);
+	c->full = c->free = NULL;
+	c->n = 0;
 }
 
 void rt__pool_each(struct rt__pool *p, void (*fn)(void *obj, void *arg),
@@ -197,8 +202,8 @@ void rt__pool_destroy(struct rt__pool *p)
 		free(s);
 	}
 	p->slabs = NULL;
-	p->free = NULL;
-	p->nfree = 0;
+	p->batches = NULL;
+	p->nbatches = 0;
 }
 
 size_t rt__pool_slabs(struct rt__pool *p)

@@ -60,9 +60,14 @@ enum rt_stack_kind {
 /* The first segment of a task's segmented stack, and the margin below
  * its limit that __morestack and no_split_stack code may use. Usable by
  * the task before it grows: size - margin (plus up to 256 bytes that
- * gcc lets small frames take below the limit). docs/segmented-stacks.md
- * has the measurements behind these numbers. */
-#define RT_SEGMENT_DEFAULT        1024u
+ * gcc lets small frames take below the limit): 512 bytes by default,
+ * room for rt/'s own paths (a yield, a park, a spawn that gives way)
+ * under a task function or two; a 1024-byte segment left 256 and made
+ * ordinary tasks grow. A parked task costs its first segment plus its
+ * 128-byte record. The margin: __morestack was measured writing 480
+ * bytes below the limit at most (tests/rt/test_stack.c, margin_use).
+ * docs/segmented-stacks.md has the measurements. */
+#define RT_SEGMENT_DEFAULT        1280u
 #define RT_SEGMENT_MARGIN_DEFAULT 768u
 #define RT_SEGMENT_MIN            512u
 #define RT_SEGMENT_MAX            (1u << 20)

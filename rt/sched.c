@@ -63,6 +63,9 @@
 
 #include "internal.h"
 
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
 #define SPIN_NS     (30 * 1000)  /* an idle worker steals this long first */
 #define GQ_TICK     61           /* look at the global queue first every.. */
 #define WORKER_STACK (1u << 20)  /* g0 and rt_call_on_worker_stack */
@@ -78,6 +81,8 @@ _Static_assert(offsetof(struct rt__ctx, initial_len) == RT_CTX_INITIAL_LEN,
 _Static_assert(offsetof(struct rt__ctx, err) == RT_CTX_ERRNO, "ctx");
 _Static_assert(sizeof(struct rt__ctx) == RT_CTX_SIZE, "ctx");
 _Static_assert(sizeof(struct rt_task) == 128, "task record size");
+_Static_assert(offsetof(struct rt_task, id) + 16 <= sizeof(struct rt_task),
+	       "room for the pool's batch header");
 _Static_assert((RT_RUNQ_SIZE & (RT_RUNQ_SIZE - 1)) == 0, "runq size");
 
 /* libgcc: whether __morestack blocks signals (per thread). */
@@ -175,7 +180,7 @@ static void gq_put(struct rt_task *first, struct rt_task *last, uint32_t n)
 	rt__spin_unlock(&sched.gq_lock);
 }
 
-static void runq_put(struct rt_worker *w, struct rt_task *t);
+static inline void runq_put(struct rt_worker *w, struct rt_task *t);
 
 /* Take a fair share of the global queue (at most `max` if max > 0):
  * return one, put the rest on w's run queue. */
@@ -232,8 +237,9 @@ static struct rt_task *gq_get(struct rt_worker *w, uint32_t max)
 
 /* The ring is full: move half of it, and t, to the global queue.
  * false when a thief moved head meanwhile (then try the ring again). */
-static bool runq_put_slow(struct rt_worker *w, struct rt_task *t,
-			  uint32_t h, uint32_t tl)
+static __attribute__((noinline))
+bool runq_put_slow(struct rt_worker *w, struct rt_task *t, uint32_t h,
+		   uint32_t tl)
 {
 	uint32_t n = (tl - h) / 2, i;
 	struct rt_task *first, *last;
@@ -258,7 +264,8 @@ static bool runq_put_slow(struct rt_worker *w, struct rt_task *t,
 	return true;
 }
 
-static void runq_put(struct rt_worker *w, struct rt_task *t)
+static inline __attribute__((always_inline))
+void runq_put(struct rt_worker *w, struct rt_task *t)
 {
 	uint32_t h, tl;
 
@@ -279,7 +286,8 @@ static void runq_put(struct rt_worker *w, struct rt_task *t)
 	}
 }
 
-static struct rt_task *runq_get(struct rt_worker *w)
+static inline __attribute__((always_inline))
+struct rt_task *runq_get(struct rt_worker *w)
 {
 	uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
 
@@ -390,18 +398,20 @@ static bool work_anywhere(void)
 }
 
 /* What a worker runs next without stealing or sleeping. */
-static struct rt_task *next_local(struct rt_worker *w)
+static inline struct rt_task *next_local(struct rt_worker *w)
 {
 	struct rt_task *t;
 
-	if (++w->tick % GQ_TICK == 0 &&
-	    atomic_load_explicit(&sched.gq_len, memory_order_relaxed)) {
-		t = gq_get(w, 1);
-		if (t)
-			return t;
+	if (unlikely(--w->tick == 0)) {
+		w->tick = GQ_TICK;
+		if (atomic_load_explicit(&sched.gq_len, memory_order_relaxed)) {
+			t = gq_get(w, 1);
+			if (t)
+				return t;
+		}
 	}
 	t = runq_get(w);
-	if (t)
+	if (likely(t != NULL))
 		return t;
 	if (atomic_load_explicit(&sched.gq_len, memory_order_relaxed))
 		return gq_get(w, 0);
@@ -580,20 +590,15 @@ static void free_task(struct rt_worker *w, struct rt_task *t)
 	RT__STAT_INC(w, exited);
 }
 
-void rt__finish_switch(struct rt_worker *w)
+static __attribute__((noinline)) void finish_switch_slow(struct rt_worker *w)
 {
 	struct rt_task *prev = w->prev;
 	enum rt__after after = w->after;
 
-	w->prev = NULL;
 	w->after = RT_AFTER_NONE;
 	switch (after) {
 	case RT_AFTER_NONE:
-		break;
 	case RT_AFTER_YIELD:
-		atomic_store_explicit(&prev->state, RT_TASK_RUNNABLE,
-				      memory_order_relaxed);
-		runq_put(w, prev);
 		break;
 	case RT_AFTER_PARK: {
 		bool (*unlock)(void *) = w->unlock;
@@ -612,20 +617,53 @@ void rt__finish_switch(struct rt_worker *w)
 		}
 		break;
 	}
+	case RT_AFTER_YIELD_GLOBAL:
+		atomic_store_explicit(&prev->state, RT_TASK_RUNNABLE,
+				      memory_order_relaxed);
+		gq_put(prev, prev, 1);
+		break;
 	case RT_AFTER_EXIT:
 		free_task(w, prev);
 		break;
 	}
 }
 
-/* Make t the running task of w (it has been taken from a queue). */
-static void prepare_run(struct rt_worker *w, struct rt_task *t)
+/* The yield case inline: it is the hot one. */
+static inline __attribute__((always_inline))
+void finish_switch(struct rt_worker *w)
 {
-	if (!t->stack) {
-		if (rt__stack_get(w, t) < 0)
-			rt__panic("rt: out of memory for a task stack");
-		RT__STAT_INC(w, tasks_run);
+	if (likely(w->after == RT_AFTER_YIELD)) {
+		struct rt_task *prev = w->prev;
+
+		w->after = RT_AFTER_NONE;
+		atomic_store_explicit(&prev->state, RT_TASK_RUNNABLE,
+				      memory_order_relaxed);
+		runq_put(w, prev);
+	} else if (w->after != RT_AFTER_NONE) {
+		finish_switch_slow(w);
 	}
+}
+
+void rt__finish_switch(struct rt_worker *w)
+{
+	finish_switch(w);
+}
+
+/* A task's first run: give it a stack. */
+static __attribute__((noinline)) void first_run(struct rt_worker *w,
+						struct rt_task *t)
+{
+	if (rt__stack_get(w, t) < 0)
+		rt__panic("rt: out of memory for a task stack");
+	RT__STAT_INC(w, tasks_run);
+}
+
+/* Make t the running task of w (it has been taken from a queue). */
+static inline __attribute__((always_inline))
+void prepare_run(struct rt_worker *w, struct rt_task *t)
+{
+	if (unlikely(!t->stack))
+		first_run(w, t);
 	atomic_store_explicit(&t->state, RT_TASK_RUNNING, memory_order_relaxed);
 	RT__STAT_INC(w, switches);
 	w->cur = t;
@@ -633,12 +671,13 @@ static void prepare_run(struct rt_worker *w, struct rt_task *t)
 
 /* Switch away from the running task cur of w; `after` says what becomes
  * of it. Returns (for yield and park) when cur runs again. */
-static void switch_away(struct rt_worker *w, struct rt_task *cur,
-			enum rt__after after, struct rt_task *next)
+static inline __attribute__((always_inline))
+void switch_away(struct rt_worker *w, struct rt_task *cur,
+		 enum rt__after after, struct rt_task *next)
 {
 	w->prev = cur;
 	w->after = after;
-	if (next) {
+	if (likely(next != NULL)) {
 		prepare_run(w, next);
 		rt__switch(&cur->ctx, &next->ctx);
 	} else {
@@ -646,31 +685,48 @@ static void switch_away(struct rt_worker *w, struct rt_task *cur,
 		rt__switch(&cur->ctx, &w->g0);
 	}
 	/* Resumed — perhaps on another worker: `w` is stale. */
-	rt__finish_switch(rt__self());
+	finish_switch(rt__self());
 }
 
-static struct rt_task *next_for_task(struct rt_worker *w)
+static inline struct rt_task *next_for_task(struct rt_worker *w)
+{
+	if (unlikely(atomic_load_explicit(&sched.done, memory_order_relaxed)))
+		return NULL;
+	return next_local(w);
+}
+
+static __attribute__((noinline, noreturn)) void yield_misuse(
+	struct rt_worker *w)
+{
+	if (!w || !w->cur)
+		rt__panic("rt_yield: called outside a task");
+	rt__panic("rt_yield: called inside rt_call_on_worker_stack");
+}
+
+/* Nothing local to switch to: take some work from a busy worker rather
+ * than leave it waiting behind a long task there; NULL: keep running. */
+static __attribute__((noinline)) struct rt_task *yield_slow(
+	struct rt_worker *w)
 {
 	if (atomic_load_explicit(&sched.done, memory_order_relaxed))
 		return NULL;
-	return next_local(w);
+	return steal_round(w);
 }
 
 void rt_yield(void)
 {
 	struct rt_worker *w = rt__self();
-	struct rt_task *cur = w ? w->cur : NULL, *next;
+	struct rt_task *cur, *next;
 
-	if (!cur)
-		rt__panic("rt_yield: called outside a task");
-	if (w->on_worker_stack)
-		rt__panic("rt_yield: called inside rt_call_on_worker_stack");
+	if (unlikely(!w || !w->cur || w->on_worker_stack))
+		yield_misuse(w);
+	cur = w->cur;
 	next = next_for_task(w);
-	if (!next && !atomic_load_explicit(&sched.done, memory_order_relaxed)) {
-		/* Nothing here: take some work from a busy worker rather
-		 * than leave it waiting behind a long task there. */
-		next = steal_round(w);
-		if (!next)
+	if (unlikely(!next)) {
+		next = yield_slow(w);
+		/* On shutdown, off to g0 (next == NULL) to end the worker. */
+		if (!next && !atomic_load_explicit(&sched.done,
+						   memory_order_relaxed))
 			return;
 	}
 	RT__STAT_INC(w, yields);
@@ -748,6 +804,35 @@ void rt__task_main(struct rt_task *t)
 	__builtin_unreachable();
 }
 
+/*
+ * rt_go found the spawner's run queue full: rather than pile work up
+ * (half the queue would go to the global queue, and a spawning loop can
+ * produce a million tasks faster than any worker runs them), the spawner
+ * gives way. It goes to the global queue, as Go's Gosched does, and the
+ * worker runs what is queued, coming back to it within GQ_TICK switches.
+ * The tasks it spawned run while their records and stacks are still in
+ * the cache, and memory stays bounded by the queues.
+ */
+static __attribute__((noinline)) void spawn_give_way(struct rt_worker *w,
+						     struct rt_task *t)
+{
+	struct rt_task *cur = w->cur, *next = runq_get(w);
+
+	runq_put(w, t);
+	maybe_wakep(w);
+	if (!next)              /* thieves emptied it meanwhile */
+		return;
+	RT__STAT_INC(w, yields);
+	switch_away(w, cur, RT_AFTER_YIELD_GLOBAL, next);
+}
+
+static inline bool runq_full(struct rt_worker *w)
+{
+	return atomic_load_explicit(&w->tail, memory_order_relaxed) -
+	       atomic_load_explicit(&w->head, memory_order_relaxed) >=
+	       RT_RUNQ_SIZE;
+}
+
 int rt_go(void (*fn)(void *), void *arg)
 {
 	struct rt_worker *w = rt__self();
@@ -760,7 +845,7 @@ int rt_go(void (*fn)(void *), void *arg)
 	if (!fn)
 		rt__panic("rt_go: fn is NULL");
 	t = rt__pool_get(&rt__task_pool, w ? &w->task_cache : &tmp);
-	if (tmp.n)
+	if (!w)
 		rt__pool_flush(&rt__task_pool, &tmp);
 	if (!t)
 		return -ENOMEM;
@@ -774,6 +859,11 @@ int rt_go(void (*fn)(void *), void *arg)
 		/* Unique, not in order: (per-worker count, worker). */
 		t->id = ((w->st.spawned + 1) << 10) | w->id;
 		RT__STAT_INC(w, spawned);
+		if (unlikely(runq_full(w)) && w->cur && !w->on_worker_stack &&
+		    !atomic_load_explicit(&sched.done, memory_order_relaxed)) {
+			spawn_give_way(w, t);
+			return 0;
+		}
 		runq_put(w, t);
 		maybe_wakep(w);
 	} else {
@@ -951,6 +1041,8 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 	rt__task_pool.name = "tasks";
 	rt__task_pool.obj_size = sizeof(struct rt_task);
 	rt__task_pool.link_off = offsetof(struct rt_task, next);
+	/* id and the padding after it: a free record keeps state FREE. */
+	rt__task_pool.hdr_off = offsetof(struct rt_task, id);
 	rt__task_pool.slab_size = 64u << 10;
 	rt__task_pool.batch = 64;
 
@@ -965,6 +1057,7 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 	for (i = 0; i < sched.nworkers; i++) {
 		sched.workers[i].id = i;
 		sched.workers[i].rand = 0x9e3779b9u * (i + 1);
+		sched.workers[i].tick = GQ_TICK;
 	}
 	atomic_store(&sched.done, 0);
 

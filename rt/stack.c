@@ -147,15 +147,17 @@ int rt__stack_setup(const struct rt__cfg *cfg)
 		S.margin = cfg->segment_margin;
 		S.obj_size = S.size;
 		stack_pool.name = "segments";
-		stack_pool.link_off = 0;
-		/* 256 chunks a slab: 256 KiB for 1 KiB chunks. */
+		stack_pool.link_off = 0;        /* in the margin */
+		stack_pool.hdr_off = 8;
+		/* 256 chunks a slab: 320 KiB for the default 1280 bytes. */
 		stack_pool.slab_size = S.obj_size * 256;
 		stack_pool.batch = 32;
 	} else {
 		S.size = cfg->mapped_size;
 		S.obj_size = S.size + PAGE;
 		stack_pool.name = "mapped stacks";
-		stack_pool.link_off = S.obj_size - sizeof(void *);
+		stack_pool.link_off = S.obj_size - 8;   /* at the top */
+		stack_pool.hdr_off = S.obj_size - 24;
 		/* At least 4 MiB and 16 stacks a slab. */
 		stack_pool.slab_size = S.obj_size *
 			(S.obj_size >= (256u << 10) ? 16 : (4u << 20) / S.obj_size);
@@ -216,14 +218,12 @@ RT__ON_WORKER_STACK static void *dontneed_on_worker(void *region)
 
 int rt__stack_get(struct rt_worker *w, struct rt_task *t)
 {
-	struct rt__pool_cache *c = w ? &w->stack_cache : NULL;
-	struct rt__pool_cache tmp = { 0 };
 	char *mem, *top, *base;
 	void **frame;
 
-	mem = rt__pool_get(&stack_pool, c ? c : &tmp);
-	if (tmp.n)
-		rt__pool_flush(&stack_pool, &tmp);
+	/* On the first segment of the task that switches to t: keep this
+	 * shallow (the pool's slow paths move to the worker stack). */
+	mem = rt__pool_get(&stack_pool, &w->stack_cache);
 	if (!mem)
 		return -ENOMEM;
 	if (S.kind == RT_STACK_SEGMENTED) {
@@ -259,7 +259,6 @@ int rt__stack_get(struct rt_worker *w, struct rt_task *t)
 
 void rt__stack_put(struct rt_worker *w, struct rt_task *t)
 {
-	struct rt__pool_cache tmp = { 0 };
 	char *mem = t->stack;
 
 	if (!mem)
@@ -281,9 +280,7 @@ void rt__stack_put(struct rt_worker *w, struct rt_task *t)
 		rt_call_on_worker_stack(dontneed_on_worker, mem + PAGE);
 	}
 	t->stack = NULL;
-	rt__pool_put(&stack_pool, w ? &w->stack_cache : &tmp, mem);
-	if (tmp.n)
-		rt__pool_flush(&stack_pool, &tmp);
+	rt__pool_put(&stack_pool, &w->stack_cache, mem);
 }
 
 unsigned rt__stack_trim(struct rt_worker *w, struct rt_task *t)
