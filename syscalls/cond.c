@@ -61,22 +61,10 @@
  */
 #include <errno.h>
 
-#include "sys.h"
+#include "internal.h"
 
 /* The mutex's states (syscalls/mutex.c). */
 enum { MUTEX_UNLOCKED = 0, MUTEX_CONTENDED = 2 };
-
-/* The absolute CLOCK_MONOTONIC deadline of a relative timeout, -1 for
- * ever (as in syscalls/mutex.c). */
-static int64_t deadline_after(int64_t timeout_ns)
-{
-	int64_t now;
-
-	if (timeout_ns < 0)
-		return -1;
-	now = sys_now_ns();
-	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
 
 /* Take `m` in the contended state: sys_mutex_lock's slow path without
  * its spinning (see "Relocking" above). Acquire: the caller reads what
@@ -91,7 +79,7 @@ static void relock_contended(struct sys_mutex *m)
 static int cond_wait(struct sys_cond *c, struct sys_mutex *m,
 		     int64_t timeout_ns, const char *who)
 {
-	int64_t deadline = deadline_after(timeout_ns);
+	int64_t deadline = sys__deadline(timeout_ns);
 	/* Read while `m` is held: see "Why no wake is lost". */
 	uint32_t seq = atomic_load_explicit(&c->seq, memory_order_relaxed);
 	int ret = 0;
@@ -103,14 +91,11 @@ static int cond_wait(struct sys_cond *c, struct sys_mutex *m,
 		sys_panic("%s: mutex %p is not locked", who, (void *)m);
 	sys_mutex_unlock(m);
 	for (;;) {
-		int64_t left = -1;
+		int64_t left = sys__time_left(deadline);
 
-		if (deadline >= 0) {
-			left = deadline - sys_now_ns();
-			if (left <= 0) {
-				ret = -ETIMEDOUT;
-				break;
-			}
+		if (left == 0) {
+			ret = -ETIMEDOUT;
+			break;
 		}
 		/* 0 (woken), -EAGAIN (seq moved already), -EINTR or
 		 * -ETIMEDOUT: in every case, seq decides. */

@@ -45,12 +45,17 @@ int sys_futex_wait_shared(_Atomic uint32_t *word, uint32_t expected,
 	return futex_wait(word, expected, timeout_ns, FUTEX_WAIT);
 }
 
+/* The kernel takes a count of 0 as 1; we take it as 0. */
 int sys_futex_wake(_Atomic uint32_t *word, int n)
 {
+	if (n <= 0)
+		return 0;
 	return (int)sys_syscall3(SYS_futex, (long)word, FUTEX_WAKE_PRIVATE, n);
 }
 
 int sys_futex_wake_shared(_Atomic uint32_t *word, int n)
 {
+	if (n <= 0)
+		return 0;
 	return (int)sys_syscall3(SYS_futex, (long)word, FUTEX_WAKE, n);
 }

@@ -9,6 +9,31 @@
 
 #include "sys.h"
 
+/* Deadlines of the timed waits: the absolute CLOCK_MONOTONIC time of a
+ * relative timeout, -1 for ever. Taken once, so that every later sleep is
+ * for what is left of it, however often the thread is woken for nothing. */
+static inline int64_t sys__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return -1;
+	now = sys_now_ns();
+	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* What is left of a deadline, as sys_futex_wait takes it: -1 for ever,
+ * 0 when it has passed. */
+static inline int64_t sys__time_left(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - sys_now_ns();
+	return left > 0 ? left : 0;
+}
+
 /* arch/<arch>/clone.S */
 long sys__clone(unsigned long flags, void *stack, _Atomic int *ptid,
 		_Atomic int *ctid, void *tls, int (*fn)(void *), void *arg);

@@ -19,7 +19,7 @@
  */
 #include <errno.h>
 
-#include "sys.h"
+#include "internal.h"
 
 enum { UNLOCKED = 0, LOCKED = 1, CONTENDED = 2 };
 
@@ -28,22 +28,9 @@ enum { UNLOCKED = 0, LOCKED = 1, CONTENDED = 2 };
  * call and a wake-up (tens of µs on this machine's other CPU). */
 #define SPINS 100
 
-/* The absolute CLOCK_MONOTONIC deadline of a relative timeout; -1 for
- * ever. Kept once, so that every later sleep is for what is left of it,
- * however many times the thread is woken for nothing. */
-static int64_t deadline_after(int64_t timeout_ns)
-{
-	int64_t now;
-
-	if (timeout_ns < 0)
-		return -1;
-	now = sys_now_ns();
-	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
-
 static int lock_slow(struct sys_mutex *m, int64_t timeout_ns)
 {
-	int64_t deadline = deadline_after(timeout_ns);
+	int64_t deadline = sys__deadline(timeout_ns);
 	uint32_t s;
 
 	/* Spin by reading: a compare-and-swap on a held lock would take its
@@ -63,13 +50,10 @@ static int lock_slow(struct sys_mutex *m, int64_t timeout_ns)
 	 * mark, as we cannot know whether anyone else sleeps). */
 	while (atomic_exchange_explicit(&m->state, CONTENDED,
 					memory_order_acquire) != UNLOCKED) {
-		int64_t left = -1;
+		int64_t left = sys__time_left(deadline);
 
-		if (deadline >= 0) {
-			left = deadline - sys_now_ns();
-			if (left <= 0)
-				return -ETIMEDOUT;
-		}
+		if (left == 0)
+			return -ETIMEDOUT;
 		sys_futex_wait(&m->state, CONTENDED, left);
 	}
 	return 0;

@@ -34,21 +34,9 @@
  */
 #include <errno.h>
 
-#include "sys.h"
+#include "internal.h"
 
 #define SEM_MAX (UINT32_MAX - 1)
-
-/* The absolute CLOCK_MONOTONIC deadline of a relative timeout, -1 for
- * ever (as in syscalls/mutex.c). */
-static int64_t deadline_after(int64_t timeout_ns)
-{
-	int64_t now;
-
-	if (timeout_ns < 0)
-		return -1;
-	now = sys_now_ns();
-	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
 
 /* Take one unit if there is one: true when taken. */
 static bool try_take(struct sys_sem *s)
@@ -66,22 +54,20 @@ static bool try_take(struct sys_sem *s)
 
 static int wait_slow(struct sys_sem *s, int64_t timeout_ns)
 {
-	int64_t deadline = deadline_after(timeout_ns);
+	int64_t deadline = sys__deadline(timeout_ns);
 	int ret = 0;
 
 	/* seq_cst: the waiter's half of the Dekker pattern above. */
 	atomic_fetch_add(&s->waiters, 1);
 	for (;;) {
-		int64_t left = -1;
+		int64_t left;
 
 		if (try_take(s))
 			break;
-		if (deadline >= 0) {
-			left = deadline - sys_now_ns();
-			if (left <= 0) {
-				ret = -ETIMEDOUT;
-				break;
-			}
+		left = sys__time_left(deadline);
+		if (left == 0) {
+			ret = -ETIMEDOUT;
+			break;
 		}
 		/* Sleeps only if the count is still 0 when the kernel looks;
 		 * any return (woken, -EAGAIN, -EINTR, -ETIMEDOUT) loops back

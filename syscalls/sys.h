@@ -84,7 +84,8 @@ int sys_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 		   int64_t timeout_ns);
 int sys_futex_wait_shared(_Atomic uint32_t *word, uint32_t expected,
 			  int64_t timeout_ns);
-/* Wake up to `n` waiters (INT32_MAX: all). The number woken, or -errno. */
+/* Wake up to `n` waiters (INT32_MAX: all; n <= 0: none, no system call).
+ * The number woken, or -errno. */
 int sys_futex_wake(_Atomic uint32_t *word, int n);
 int sys_futex_wake_shared(_Atomic uint32_t *word, int n);
 

@@ -32,19 +32,7 @@
  */
 #include <errno.h>
 
-#include "sys.h"
-
-/* The absolute CLOCK_MONOTONIC deadline of a relative timeout, -1 for
- * ever (as in syscalls/mutex.c). */
-static int64_t deadline_after(int64_t timeout_ns)
-{
-	int64_t now;
-
-	if (timeout_ns < 0)
-		return -1;
-	now = sys_now_ns();
-	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
+#include "internal.h"
 
 /* The futex word is the count itself (a signed counter, waited on as the
  * unsigned word it also is). */
@@ -88,18 +76,15 @@ int sys_waitgroup_timedwait(struct sys_waitgroup *wg, int64_t timeout_ns)
 
 	if (atomic_load_explicit(&wg->count, memory_order_acquire) == 0)
 		return 0;
-	deadline = deadline_after(timeout_ns);
+	deadline = sys__deadline(timeout_ns);
 	/* seq_cst: the waiter side of the Dekker pattern above. */
 	atomic_fetch_add(&wg->waiters, 1);
 	while ((c = atomic_load(&wg->count)) != 0) {
-		int64_t left = -1;
+		int64_t left = sys__time_left(deadline);
 
-		if (deadline >= 0) {
-			left = deadline - sys_now_ns();
-			if (left <= 0) {
-				ret = -ETIMEDOUT;
-				break;
-			}
+		if (left == 0) {
+			ret = -ETIMEDOUT;
+			break;
 		}
 		/* Any return — woken, -EAGAIN (the count moved), -EINTR,
 		 * -ETIMEDOUT — goes back to reading the count. */
