@@ -112,6 +112,7 @@ struct rt_task {
 				     * NULL until the task first runs */
 	struct rt_task *next;       /* global queue, pool, wait lists */
 	uint64_t id;
+	unsigned vg_stack;          /* valgrind's id of a mapped stack */
 } __attribute__((aligned(64)));
 
 #define RT__TASK_MAIN 1u        /* rt_main's task: its end ends the run */
@@ -212,6 +213,7 @@ struct rt_worker {
 	struct rt__pool_cache stack_cache;
 	struct rt_worker_stats st;  /* RT__STAT_INC only */
 	int tid;
+	unsigned vg_stack;          /* valgrind's id of the thread's stack */
 	void *altstack;
 	size_t altstack_size;
 	struct sys_thread thread;

@@ -63,6 +63,13 @@
 
 #include "internal.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define RT_HAVE_VALGRIND 1
+#endif
+#endif
+
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -111,6 +118,7 @@ static struct {
 	_Atomic uint32_t nspinning;
 
 	_Atomic uint64_t outside_ids;   /* ids of tasks spawned off-worker */
+	_Atomic unsigned started;       /* workers spawned so far */
 
 	/* The last run's counters, for rt_stats after rt_main. */
 	struct rt_worker_stats *last;
@@ -931,6 +939,33 @@ static void *worker_main(void *arg)
 
 	rt__tls_worker = w;
 	w->tid = sys_gettid();
+#ifdef RT_HAVE_VALGRIND
+	{
+		/* The thread's stack as a stack, so that memcheck sees the
+		 * moves between it and task stacks as stack switches (and
+		 * not as a huge push or pop that marks other memory — our
+		 * TLS — unaddressable). sys_thread puts the stack right
+		 * below the TLS block; this is the part below us. */
+		char *sp = __builtin_frame_address(0);
+
+		w->vg_stack = VALGRIND_STACK_REGISTER(sp - WORKER_STACK + 4096,
+						      sp + 64);
+	}
+	if (RUNNING_ON_VALGRIND) {
+		/* sys_threads' mappings lie side by side, and their guard
+		 * pages (MADV_GUARD_INSTALL) split no mapping, so valgrind
+		 * takes a neighbour's mapping for part of the next thread's
+		 * stack and marks it unaddressable when that thread starts
+		 * — our TLS and TCB included. Wait for every worker to
+		 * exist, then mark ours usable again. */
+		char *tp = sys_arch_thread_pointer();
+
+		while (atomic_load(&sched.started) < sched.nworkers &&
+		       !atomic_load(&sched.done))
+			sys_syscall0(SYS_sched_yield);
+		VALGRIND_MAKE_MEM_DEFINED(tp - (16u << 10), 24u << 10);
+	}
+#endif
 	if (altstack_on(w) < 0)
 		sys_panic("rt: worker %u: no signal stack", w->id);
 	/* Signals need not be blocked while __morestack links a segment:
@@ -947,6 +982,9 @@ static void *worker_main(void *arg)
 		atomic_fetch_sub(&sched.nspinning, 1);
 	}
 	altstack_off(w);
+#ifdef RT_HAVE_VALGRIND
+	VALGRIND_STACK_DEREGISTER(w->vg_stack);
+#endif
 	rt__tls_worker = NULL;
 	return NULL;
 }
@@ -1007,6 +1045,7 @@ static int start_workers(unsigned *started)
 		if (r < 0)
 			return r;
 		*started = i + 1;
+		atomic_store(&sched.started, i + 1);
 	}
 	return 0;
 }
@@ -1060,6 +1099,7 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 		sched.workers[i].tick = GQ_TICK;
 	}
 	atomic_store(&sched.done, 0);
+	atomic_store(&sched.started, 0);
 
 	/* The main task, on the global queue for whichever worker looks
 	 * first. */
@@ -1080,10 +1120,11 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 	atomic_store(&sched.running, true);
 	r = start_workers(&started);
 	if (r < 0) {
-		/* End the ones that started; nothing has run yet but
-		 * possibly the main task, which we cannot stop: wait. */
+		/* The ones that started may be running the main task
+		 * already, which cannot be stopped: run with them. */
 		if (!started)
 			goto out_running;
+		atomic_store(&sched.started, sched.nworkers);
 		fprintf(stderr, "threadlab: rt_main: started only %u of %u "
 			"workers (%s); running with those\n", started,
 			sched.nworkers, strerror(-r));
@@ -1143,6 +1184,12 @@ void *rt_call_on_worker_stack(void *(*fn)(void *), void *arg)
 		return fn(arg);
 	/* Below g0's saved frame, with room to spare, 16-byte aligned. */
 	sp = ((uintptr_t)w->g0.sp - 256) & ~(uintptr_t)15;
+#ifdef RT_HAVE_VALGRIND
+	/* memcheck marked the stack below g0's frames unaddressable when
+	 * they returned; moving %rsp there is a stack switch to it, so it
+	 * would not mark it usable again. (A no-op outside valgrind.) */
+	VALGRIND_MAKE_MEM_UNDEFINED(sp - (WORKER_STACK / 2), WORKER_STACK / 2);
+#endif
 	w->on_worker_stack = true;
 	RT__STAT_INC(w, worker_stack_calls);
 	r = rt__call_on_stack(fn, arg, (void *)sp);

@@ -59,6 +59,16 @@
 
 #include "internal.h"
 
+/* Under valgrind (make memcheck), mapped stacks are registered as stacks,
+ * so that memcheck knows a switch to one for a switch of stacks. The
+ * client requests are a few no-op instructions when not under valgrind. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define RT_HAVE_VALGRIND 1
+#endif
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -239,6 +249,9 @@ int rt__stack_get(struct rt_worker *w, struct rt_task *t)
 		t->ctx.guard = NULL;
 		t->ctx.initial_sp = NULL;
 		t->ctx.initial_len = 0;
+#ifdef RT_HAVE_VALGRIND
+		t->vg_stack = VALGRIND_STACK_REGISTER(base, top);
+#endif
 	}
 	t->stack = mem;
 	t->ctx.segments = NULL;
@@ -278,6 +291,9 @@ void rt__stack_put(struct rt_worker *w, struct rt_task *t)
 		}
 	} else {
 		rt_call_on_worker_stack(dontneed_on_worker, mem + PAGE);
+#ifdef RT_HAVE_VALGRIND
+		VALGRIND_STACK_DEREGISTER(t->vg_stack);
+#endif
 	}
 	t->stack = NULL;
 	rt__pool_put(&stack_pool, &w->stack_cache, mem);

@@ -14,6 +14,15 @@
 #include "lib_rt.h"
 #include "syscalls/sys.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 const struct rtt_mode rtt_segmented = { RT_STACK_SEGMENTED, "segmented" };
 const struct rtt_mode rtt_mapped = { RT_STACK_MAPPED, "mapped" };
 
@@ -125,4 +134,11 @@ void rtt_filter_from_env(void)
 
 	if (f && *f)
 		cmocka_set_test_filter(f);
+}
+
+long rtt_scale(long n)
+{
+	if (RUNNING_ON_VALGRIND)
+		return n / 100 > 0 ? n / 100 : 1;
+	return n;
 }

@@ -68,6 +68,10 @@ int rtt_fork_capture(void (*fn)(void *), void *arg, char *buf, size_t len);
  * when it is set: call first in main(). */
 void rtt_filter_from_env(void);
 
+/* n, or n/100 (at least 1) when running under valgrind (make memcheck),
+ * where every instruction costs some 50 times more. */
+long rtt_scale(long n);
+
 /* Monotonic nanoseconds, callable from task code (on the worker stack). */
 int64_t rtt_now(void);
 

@@ -123,10 +123,15 @@ static void test_deep_recursion(void **state)
 	assert_int_equal(atomic_load(&finished), 2);
 	print_message("rss before %zu KiB, at depth %d %zu KiB, after %zu KiB\n",
 		      m.before >> 10, DEPTH, rss_peak >> 10, m.after >> 10);
-	/* 100,000 frames of more than 48 bytes: at least 4.8 MB. */
-	assert_true(rss_peak > m.before + (4u << 20));
-	/* And back down once the task has ended. */
-	assert_true(m.after < m.before + (1u << 20));
+	if (rtt_scale(100) != 100) {
+		/* valgrind's own memory moves RSS: nothing to compare. */
+		print_message("RSS not checked under valgrind\n");
+	} else {
+		/* 100,000 frames of more than 48 bytes: at least 4.8 MB. */
+		assert_true(rss_peak > m.before + (4u << 20));
+		/* And back down once the task has ended. */
+		assert_true(m.after < m.before + (1u << 20));
+	}
 	rt_stats_total(&tot);
 	if (rtt_kind(state) == RT_STACK_SEGMENTED)
 		assert_true(tot.segments > 100);
@@ -344,7 +349,7 @@ static void test_hot_split(void **state)
  * A signal delivered to the worker while its task sits at its stack
  * limit: the handler runs on the worker's sigaltstack.
  * ---------------------------------------------------------------- */
-#define SIGNALS 2000
+#define SIGNALS rtt_scale(2000)
 
 static _Atomic int handled, target_tid, sender_done;
 
@@ -367,8 +372,10 @@ static __attribute__((noinline)) int sit_at_limit(char *floor, long gap)
 	if (read_sp() - limit > gap)
 		return sit_at_limit(floor, gap) + step[0];
 	atomic_store(&target_tid, (int)sys_syscall0(SYS_gettid));
+	/* sched_yield: a system call lets valgrind switch threads and
+	 * deliver the signal; the inline syscall takes no stack. */
 	while (!atomic_load(&sender_done))
-		sys_arch_relax();
+		sys_syscall0(SYS_sched_yield);
 	return step[0];
 }
 
@@ -383,7 +390,7 @@ static void *sender(void *arg)
 		if (sys_syscall3(SYS_tgkill, getpid(), tid, SIGUSR1) == 0)
 			sent++;
 		while (atomic_load(&handled) < sent && sys_now_ns() < end)
-			sys_arch_relax();
+			sys_sched_yield();
 	}
 	atomic_store(&sender_done, 1);
 	return NULL;
