@@ -25,6 +25,7 @@
 
 static const struct bench_cmd *const commands[] = {
 	&bench_cmd_micro,
+	&bench_cmd_topo,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
