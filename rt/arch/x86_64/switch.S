@@ -149,7 +149,18 @@ rt__switch:
 	popq	%rbp
 	.cfi_adjust_cfa_offset -8
 	.cfi_restore %rbp
-	ret				/* into the incoming context */
+	/* Into the incoming context: pop its return address and jump,
+	 * rather than ret. A ret is predicted from the CPU's return stack,
+	 * which holds *our* caller — always wrong here; an indirect jmp is
+	 * predicted from where this jmp went before, which a scheduler
+	 * switching between the same call sites often gets right. Measured
+	 * by docs/code/rt_switch.c: 14.2 ns per switch with ret, 5.0 with
+	 * jmp; spawn+run+exit 50 -> 29 ns. (The return stack is left one
+	 * entry out of step; the next ret up the stack pays for it.) */
+	popq	%rcx			/* caller-saved: free to use */
+	.cfi_adjust_cfa_offset -8
+	.cfi_register %rip, %rcx
+	jmp	*%rcx
 	.cfi_endproc
 	.size	rt__switch, . - rt__switch
 
