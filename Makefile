@@ -185,6 +185,8 @@ install: lib
 	install -m 644 syscalls/sys.h $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/
 	install -d $(DESTDIR)$(PREFIX)/include/threadlab/numa
 	install -m 644 numa/topo.h $(DESTDIR)$(PREFIX)/include/threadlab/numa/
+	install -d $(DESTDIR)$(PREFIX)/include/threadlab/rt
+	install -m 644 rt/rt.h $(DESTDIR)$(PREFIX)/include/threadlab/rt/
 	install -m 644 syscalls/arch/$(ARCH)/*.h $(DESTDIR)$(PREFIX)/include/threadlab/syscalls/arch/$(ARCH)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LINKER@|$(LINKER)|g' threadlab.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/threadlab.pc
 
