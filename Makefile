@@ -9,6 +9,10 @@
 #
 # Everything built goes under build/; results under out/.
 
+# Recipes run in bash with pipefail, so `prog | tee file` fails when prog does.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
 ifeq ($(origin CC),default)
 CC := gcc
 endif

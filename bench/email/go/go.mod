@@ -1,0 +1,3 @@
+module threadlab/email
+
+go 1.19
