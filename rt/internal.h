@@ -187,6 +187,8 @@ size_t rt__pool_slabs(struct rt__pool *p);
  * Workers and the scheduler (sched.c)
  * ---------------------------------------------------------------- */
 #define RT_RUNQ_SIZE 256u       /* local run queue slots (power of 2) */
+#define RT_TRIM_SLOTS 16u       /* parked tasks watched for trimming */
+#define RT_TRIM_AFTER_NS (10 * 1000 * 1000)
 
 enum rt__after {                /* what rt__finish_switch does with prev */
 	RT_AFTER_NONE = 0,
@@ -211,6 +213,13 @@ struct rt_worker {
 	bool on_worker_stack;       /* inside rt_call_on_worker_stack */
 	struct rt__pool_cache task_cache;
 	struct rt__pool_cache stack_cache;
+	/* Tasks that parked here keeping extra stack segments they do not
+	 * use, and when: trimmed once parked for RT_TRIM_AFTER_NS. */
+	struct {
+		struct rt_task *t;
+		int64_t since;
+	} trim[RT_TRIM_SLOTS];
+	unsigned ntrim;
 	struct rt_worker_stats st;  /* RT__STAT_INC only */
 	int tid;
 	unsigned vg_stack;          /* valgrind's id of the thread's stack */
@@ -321,6 +330,8 @@ void rt__stack_put(struct rt_worker *w, struct rt_task *t);
 /* Free the extra segments t has grown but does not use now (t is parked
  * or switched out). Returns how many. */
 unsigned rt__stack_trim(struct rt_worker *w, struct rt_task *t);
+/* Whether t (switched out) keeps extra segments it does not use now. */
+bool rt__stack_has_spare(struct rt_task *t);
 /* Where t's stack is: [*lo, *hi), and the limit a fresh task starts
  * with (0 for mapped stacks). For tests and debugging. */
 void rt__stack_bounds(struct rt_task *t, char **lo, char **hi, char **limit);

@@ -164,6 +164,21 @@ RT__ON_WORKER_STACK static void *errno_tpoff_on_worker(void *unused)
 	return NULL;
 }
 
+RT__ON_WORKER_STACK static void *now_on_worker(void *out)
+{
+	*(int64_t *)out = sys_now_ns();
+	return NULL;
+}
+
+/* The time, from task code (the vDSO is not split-stack code). */
+static int64_t now_ns(void)
+{
+	int64_t t;
+
+	rt_call_on_worker_stack(now_on_worker, &t);
+	return t;
+}
+
 RT__ON_WORKER_STACK static void *futex_wake_on_worker(void *word)
 {
 	sys_futex_wake(word, 1);
@@ -405,6 +420,40 @@ static bool work_anywhere(void)
 	return false;
 }
 
+/*
+ * Give back the extra stack segments of tasks that have been parked here
+ * for RT_TRIM_AFTER_NS without using them (a task that grew, returned,
+ * and now waits). Not at once when they park: a task that grows and
+ * parks in a loop would map and unmap a segment every time round.
+ * While trimming, the task's state is PARKING, which rt__unpark waits
+ * out. A slot may name a record that has since been unparked, ended and
+ * reused: the CAS from PARKED fails then, or the record is parked again
+ * and trimming what it does not use is still right.
+ */
+static __attribute__((noinline)) void trim_parked(struct rt_worker *w)
+{
+	int64_t now = now_ns();
+	unsigned i, kept = 0;
+
+	for (i = 0; i < w->ntrim; i++) {
+		struct rt_task *t = w->trim[i].t;
+		uint32_t s = RT_TASK_PARKED;
+
+		if (now - w->trim[i].since < RT_TRIM_AFTER_NS) {
+			w->trim[kept++] = w->trim[i];
+			continue;
+		}
+		if (atomic_compare_exchange_strong_explicit(
+			    &t->state, &s, RT_TASK_PARKING,
+			    memory_order_acquire, memory_order_relaxed)) {
+			rt__stack_trim(w, t);
+			atomic_store_explicit(&t->state, RT_TASK_PARKED,
+					      memory_order_release);
+		}
+	}
+	w->ntrim = kept;
+}
+
 /* What a worker runs next without stealing or sleeping. */
 static inline struct rt_task *next_local(struct rt_worker *w)
 {
@@ -412,6 +461,8 @@ static inline struct rt_task *next_local(struct rt_worker *w)
 
 	if (unlikely(--w->tick == 0)) {
 		w->tick = GQ_TICK;
+		if (w->ntrim)
+			trim_parked(w);
 		if (atomic_load_explicit(&sched.gq_len, memory_order_relaxed)) {
 			t = gq_get(w, 1);
 			if (t)
@@ -478,9 +529,31 @@ static void stop_spinning(struct rt_worker *w)
 		maybe_wakep(w);
 }
 
-/* Sleep until woken (by wakep or shutdown), unless work shows up. On
- * return w may be spinning (it was woken to look for work). */
-static void idle_sleep(struct rt_worker *w)
+/* Take w off the idle list if it is still there (under idle_lock);
+ * false when a waker took it off first (its wake is on the way). */
+static bool idle_unlist(struct rt_worker *w)
+{
+	bool listed;
+
+	rt__spin_lock(&sched.idle_lock);
+	listed = w->idle;
+	if (listed) {
+		struct rt_worker **pp = &sched.idle;
+
+		while (*pp != w)
+			pp = &(*pp)->idle_next;
+		*pp = w->idle_next;
+		w->idle = false;
+		atomic_fetch_sub(&sched.nidle, 1);
+	}
+	rt__spin_unlock(&sched.idle_lock);
+	return listed;
+}
+
+/* Sleep until woken (by wakep or shutdown), unless work shows up, or
+ * for at most timeout_ns (< 0: no limit). On return w may be spinning
+ * (it was woken to look for work). */
+static void idle_sleep(struct rt_worker *w, int64_t timeout_ns)
 {
 	if (w->spinning) {
 		w->spinning = false;
@@ -497,28 +570,20 @@ static void idle_sleep(struct rt_worker *w)
 	/* Dekker with the wakers: our nidle increment, then their queue,
 	 * against their queue write, then our nidle. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (work_anywhere() || atomic_load(&sched.done)) {
-		bool listed;
-
-		rt__spin_lock(&sched.idle_lock);
-		listed = w->idle;
-		if (listed) {
-			struct rt_worker **pp = &sched.idle;
-
-			while (*pp != w)
-				pp = &(*pp)->idle_next;
-			*pp = w->idle_next;
-			w->idle = false;
-			atomic_fetch_sub(&sched.nidle, 1);
-		}
-		rt__spin_unlock(&sched.idle_lock);
-		if (listed)
-			return;
-		/* A waker took us off the list: its word is on the way. */
-	}
+	if ((work_anywhere() || atomic_load(&sched.done)) && idle_unlist(w))
+		return;
+	/* (Not listed any more: a waker took us off; its word is on the
+	 * way.) */
 	RT__STAT_INC(w, sleeps);
-	while (!atomic_load_explicit(&w->sleep_word, memory_order_acquire))
-		sys_futex_wait(&w->sleep_word, 0, -1);
+	while (!atomic_load_explicit(&w->sleep_word, memory_order_acquire)) {
+		int r = sys_futex_wait(&w->sleep_word, 0, timeout_ns);
+
+		if (r == -ETIMEDOUT) {
+			if (idle_unlist(w))
+				return;
+			timeout_ns = -1;        /* a wake is on its way */
+		}
+	}
 }
 
 /* g0: the next task for w, or NULL when the runtime ends. */
@@ -561,7 +626,10 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 				sys_arch_relax();
 			}
 		}
-		idle_sleep(w);
+		if (w->ntrim)
+			trim_parked(w);
+		/* With tasks to trim later, wake up for them. */
+		idle_sleep(w, w->ntrim ? RT_TRIM_AFTER_NS : -1);
 	}
 found:
 	stop_spinning(w);
@@ -613,6 +681,13 @@ static __attribute__((noinline)) void finish_switch_slow(struct rt_worker *w)
 
 		w->unlock = NULL;
 		RT__STAT_INC(w, parks);
+		/* Still ours until published: look at its stack now. */
+		if (unlikely(rt__stack_has_spare(prev)) &&
+		    w->ntrim < RT_TRIM_SLOTS) {
+			w->trim[w->ntrim].t = prev;
+			w->trim[w->ntrim].since = now_ns();
+			w->ntrim++;
+		}
 		atomic_store_explicit(&prev->state, RT_TASK_PARKED,
 				      memory_order_release);
 		if (unlock && !unlock(w->unlock_arg)) {

@@ -299,6 +299,14 @@ void rt__stack_put(struct rt_worker *w, struct rt_task *t)
 	rt__pool_put(&stack_pool, &w->stack_cache, mem);
 }
 
+bool rt__stack_has_spare(struct rt_task *t)
+{
+	struct libgcc_segment *cur = t->ctx.cur_segment;
+
+	return S.kind == RT_STACK_SEGMENTED && t->ctx.segments &&
+	       (!cur || cur->next);
+}
+
 unsigned rt__stack_trim(struct rt_worker *w, struct rt_task *t)
 {
 	struct libgcc_segment *cur = t->ctx.cur_segment;

@@ -438,6 +438,76 @@ static void test_signal_at_limit(void **state)
 	assert_int_equal(atomic_load(&finished), 1);
 }
 
+/* ------------------------------------------------------------------
+ * A task that grew, came back to its first segment and parked gives
+ * its extra segments back once parked long enough (RT_TRIM_AFTER_NS),
+ * and runs on (and grows again) after it is woken.
+ * ---------------------------------------------------------------- */
+static struct rt__spinlock trim_lock;
+static struct rt_task *_Atomic trim_waiter;
+
+static bool unlock_trim(void *arg)
+{
+	rt__spin_unlock(&trim_lock);
+	return true;
+}
+
+static void trim_task(void *arg)
+{
+	RTT_CHECK(deep(3000) == 3000l * 3001 / 2);   /* grows, returns */
+	rt__spin_lock(&trim_lock);
+	atomic_store(&trim_waiter, rt__current());
+	rt__park(unlock_trim, NULL);
+	RTT_CHECK(deep(3000) == 3000l * 3001 / 2);   /* grows again */
+	atomic_fetch_add(&finished, 1);
+}
+
+static uint64_t trimmed;
+
+static void *segments_on_worker(void *out)
+{
+	struct rt_worker_stats tot;
+
+	rt_stats_total(&tot);
+	*(uint64_t *)out = tot.segments;
+	return NULL;
+}
+
+static void trim_main(void *arg)
+{
+	struct rt_task *t;
+	int64_t end;
+
+	rt_go(trim_task, NULL);
+	while (!(t = atomic_load(&trim_waiter)))
+		rt_yield();
+	/* Parked (its unlock ran once we can take the lock). */
+	rt__spin_lock(&trim_lock);
+	rt__spin_unlock(&trim_lock);
+	/* Wait up to 5 s for the trim, yielding (which also runs it). */
+	end = rtt_now() + 5ll * 1000 * 1000 * 1000;
+	do {
+		rt_yield();
+		rt_call_on_worker_stack(segments_on_worker, &trimmed);
+	} while (!trimmed && rtt_now() < end);
+	rt__unpark(t);
+	wait_finished(1);
+}
+
+static void test_trim_parked(void **state)
+{
+	struct rt_config cfg = rtt_config(state, 0);
+
+	atomic_store(&finished, 0);
+	atomic_store(&trim_waiter, NULL);
+	trimmed = 0;
+	rtt_run(&cfg, trim_main, NULL);
+	assert_int_equal(atomic_load(&finished), 1);
+	print_message("%llu segments given back while parked\n",
+		      (unsigned long long)trimmed);
+	assert_true(trimmed > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +516,7 @@ int main(void)
 		RT_TEST_SEGMENTED(test_margin_use),
 		RT_TEST(test_hot_split),
 		RT_TEST(test_signal_at_limit),
+		RT_TEST_SEGMENTED(test_trim_parked),
 	};
 
 	rtt_filter_from_env();
