@@ -322,8 +322,8 @@ void rt__panic(const char *fmt, ...);
  * ---------------------------------------------------------------- */
 int rt__stack_setup(const struct rt__cfg *cfg);  /* per rt_main */
 void rt__stack_teardown(void);
-/* Give t a stack and a first context starting at rt__task_entry. From
- * any context; 0 or -ENOMEM. */
+/* Give t a stack and a first context starting at rt__task_entry, from
+ * w's cache (w: the calling worker, in a task or g0); 0 or -ENOMEM. */
 int rt__stack_get(struct rt_worker *w, struct rt_task *t);
 /* Take t's stack back (t has ended or is abandoned; nobody runs on it). */
 void rt__stack_put(struct rt_worker *w, struct rt_task *t);

@@ -124,8 +124,10 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *arg), void *arg);
 /*
  * Spawn a task running fn(arg). From a task, it goes onto the calling
  * worker's run queue; from any other thread while a runtime runs, onto
- * the global queue. RETURN VALUE: 0, -ENOMEM. Calling it when no runtime
- * runs stops the program.
+ * the global queue. When the caller's run queue is full, the caller
+ * gives way (as rt_yield) before returning, so that a task spawning in a
+ * loop cannot pile up unbounded work. RETURN VALUE: 0, -ENOMEM. Calling
+ * it when no runtime runs stops the program.
  */
 int rt_go(void (*fn)(void *arg), void *arg);
 
@@ -140,7 +142,8 @@ bool rt_in_task(void);
 int rt_worker_id(void);
 /* The number of workers of the running runtime (0 when none runs). */
 unsigned rt_workers(void);
-/* The running task's id (1, 2, ... in spawn order), 0 outside tasks. */
+/* The running task's id, unique within a run (the first task's is 1;
+ * the others are not in spawn order); 0 outside tasks. */
 uint64_t rt_task_id(void);
 /* The stack strategy of the running runtime (or of the last one). */
 enum rt_stack_kind rt_stack_kind(void);

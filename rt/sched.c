@@ -24,6 +24,15 @@
  * the workers and overflow; a worker looks at it every 61st schedule so
  * that it cannot starve.
  *
+ * Spawning. New tasks go onto the spawner's ring; when it is full the
+ * spawner gives way (spawn_give_way) instead of spilling half the ring
+ * to the global queue, so a spawning loop runs its tasks while they are
+ * still in the cache and memory stays bounded by the queues.
+ *
+ * Trimming. A task parked with extra stack segments it does not use is
+ * noted by its worker; after RT_TRIM_AFTER_NS its segments are unmapped
+ * (trim_parked).
+ *
  * Idle workers. A worker with no work becomes "spinning": it tries to
  * steal for up to SPIN_NS, then sleeps on its own futex word. Waking is
  * rationed (Go's wakep): new work wakes an idle worker only when no
@@ -45,6 +54,8 @@
  *                       atomics
  *   w->head, w->tail, w->runq[]
  *                       lock-free as described above
+ *   w->trim[]           its worker only; the tasks named there are
+ *                       locked for trimming by a CAS PARKED -> PARKING
  *   t->state            atomic; RUNNABLE -> RUNNING by the worker that
  *                       took the task from a queue, PARKED -> RUNNABLE by
  *                       CAS in rt__unpark; other transitions by the owner
