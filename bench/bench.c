@@ -296,14 +296,28 @@ static void print_ns(FILE *to, double x)
 		fprintf(to, "%18.7f ns/op", x);
 }
 
-void bench_print_result(FILE *to, int width, const char *name, uint64_t n,
-			int64_t elapsed_ns)
+static void print_result(FILE *to, int width, const char *name, uint64_t n,
+			 int64_t elapsed_ns, const char *unit, double metric)
 {
 	fprintf(to, "%-*s\t%8llu\t", width, name, (unsigned long long)n);
 	if (n > 0)
 		print_ns(to, (double)elapsed_ns / (double)n);
+	if (unit)
+		fprintf(to, "\t%10.0f %s", metric, unit);
 	fputc('\n', to);
 	fflush(to);
+}
+
+void bench_print_result(FILE *to, int width, const char *name, uint64_t n,
+			int64_t elapsed_ns)
+{
+	print_result(to, width, name, n, elapsed_ns, NULL, 0);
+}
+
+void bench_report_metric(struct bench_b *b, double value, const char *unit)
+{
+	b->metric = value;
+	b->metric_unit = unit;
 }
 
 /* Go's benchmarkName: the name, and -N unless N is 1. */
@@ -407,8 +421,8 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 				failures++;
 				continue;
 			}
-			bench_print_result(stdout, width, name, b.n,
-					   b.elapsed_ns);
+			print_result(stdout, width, name, b.n, b.elapsed_ns,
+				     b.metric_unit, b.metric);
 		}
 	}
 	return failures;

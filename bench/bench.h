@@ -109,6 +109,8 @@ struct bench_b {
 	bool timer_on;
 	bool failed, skipped;
 	char msg[256];           /* why it failed or was skipped */
+	const char *metric_unit; /* bench_report_metric: NULL, or its unit */
+	double metric;
 };
 
 /*
@@ -130,6 +132,10 @@ __attribute__((format(printf, 2, 3)))
 void bench_failf(struct bench_b *b, const char *fmt, ...);
 __attribute__((format(printf, 2, 3)))
 void bench_skipf(struct bench_b *b, const char *fmt, ...);
+
+/* Like Go's b.ReportMetric: one more value on the result line, after
+ * ns/op, in `unit` ("B/task"); the last call wins. */
+void bench_report_metric(struct bench_b *b, double value, const char *unit);
 
 /* A benchmark: a table of these is what a suite exports. */
 struct bench_def {
@@ -161,6 +167,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 /* The micro-benchmark suites (bench/micro/), each a table ended by an
  * entry whose name is NULL; `threadlab micro` runs them in this order. */
 extern const struct bench_def bench_micro_threads[];   /* micro/threads.c */
+extern const struct bench_def bench_micro_rt[];        /* micro/rt.c */
 
 /* Go's result line for `name` (with its -N already added). */
 void bench_print_result(FILE *to, int width, const char *name, uint64_t n,

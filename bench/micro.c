@@ -20,6 +20,7 @@
 
 static const struct bench_def *const suites[] = {
 	bench_micro_threads,
+	bench_micro_rt,
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
