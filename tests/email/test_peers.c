@@ -828,7 +828,7 @@ static int check_dumps(const char *dir, const char *want, size_t want_len,
 static void test_message(void **state)
 {
 	struct model *m = need(state);
-	static const int sizes[] = { 2, 3, 97, 98, 181, 1024 };
+	static const int sizes[] = { 2, 3, 95, 96, 97, 98, 181, 1024 };
 	static char msg[2048], want[2048];
 	char dir[PATH_MAX + 64], tmpl[PATH_MAX + 80], server[64], size[16];
 
