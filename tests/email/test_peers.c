@@ -462,6 +462,11 @@ static void setup_go(struct model *m)
 		snprintf(m->why, sizeof(m->why), "no go on PATH");
 		return;
 	}
+	/* go build needs a cache; without HOME it has no default one. */
+	if (!getenv("GOCACHE") && !getenv("XDG_CACHE_HOME") && !getenv("HOME")) {
+		snprintf(dir, sizeof(dir), "%s/gocache", tmpdir);
+		setenv("GOCACHE", dir, 1);
+	}
 	snprintf(go_bin, sizeof(go_bin), "%s/email-go", tmpdir);
 	snprintf(dir, sizeof(dir), "%s/bench/email/go", root);
 	/* A toolchain that is there but cannot build the peer is a failure,
