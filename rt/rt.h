@@ -193,4 +193,273 @@ unsigned rt_stats(struct rt_worker_stats *out, unsigned max);
 /* Sum of every worker's counters. */
 void rt_stats_total(struct rt_worker_stats *out);
 
+/* ==================================================================
+ * Go's concurrency vocabulary: channels, select, sync, time, contexts,
+ * worker pools (docs/channels.md, docs/sync.md, docs/time.md).
+ *
+ * Every call that blocks parks the calling task — its worker runs other
+ * tasks meanwhile — and must be made from a task: made anywhere else it
+ * stops the program with a message naming the call. Calls that never
+ * block (rt_chan_try_send, rt_chan_close, rt_mutex_unlock, rt_wg_add,
+ * rt_ctx_cancel, ...) work from any thread while a runtime runs.
+ * Misuse that Go makes a panic (send on a closed channel, closing one
+ * twice, unlocking an unlocked mutex, a negative wait-group counter)
+ * stops the program with a message naming the call. Objects are freed
+ * explicitly (C has no garbage collector): free one only when no task
+ * uses it any more.
+ * ================================================================== */
+
+/* ------------------------------------------------------------------
+ * Time (rt/timer.c). Times are CLOCK_MONOTONIC nanoseconds.
+ * ---------------------------------------------------------------- */
+#define RT_NSEC    1ll
+#define RT_USEC    1000ll
+#define RT_MSEC    1000000ll
+#define RT_SEC     1000000000ll
+#define RT_FOREVER INT64_MAX   /* a deadline that never comes */
+
+/* The time now (any thread; no system call: the vDSO). */
+int64_t rt_now(void);
+/* Park the calling task for at least `ns` (<= 0: return at once) / until
+ * `deadline`. 0, or -ENOMEM (no room in the timer heap). */
+int rt_sleep(int64_t ns);
+int rt_sleep_until(int64_t deadline);
+
+/* ------------------------------------------------------------------
+ * Channels (rt/chan.c): Go's chan of fixed-size elements, copied in and
+ * out by value. cap 0: unbuffered (a send waits for a receiver).
+ * ---------------------------------------------------------------- */
+struct rt_chan;
+#define RT_CHAN_ELEM_MAX (1u << 16)
+
+/* A channel of `cap` elements of `elem_size` bytes (0 is fine: a channel
+ * of signals, Go's chan struct{}). NULL: out of memory (the only
+ * failure; elem_size > RT_CHAN_ELEM_MAX stops the program). */
+struct rt_chan *rt_chan_new(size_t elem_size, size_t cap);
+/* Free c. No task may wait on it or use it after (stops the program if
+ * one waits). NULL is ignored. */
+void rt_chan_free(struct rt_chan *c);
+/* Send the element at `elem`: blocks until a receiver takes it or there
+ * is room in the buffer. On a closed channel (also when it is closed
+ * while the sender waits) or c == NULL: stops the program. */
+void rt_chan_send(struct rt_chan *c, const void *elem);
+/* Receive into `elem` (NULL: drop it). true: a value was received;
+ * false: c is closed and drained, and *elem is zero-filled (Go's
+ * v, ok := <-c). c == NULL stops the program. */
+bool rt_chan_recv(struct rt_chan *c, void *elem);
+/* Without blocking (select with default): 0, or -EAGAIN when it would
+ * block (also when c is NULL). try_recv sets *ok as rt_chan_recv's
+ * result. */
+int rt_chan_try_send(struct rt_chan *c, const void *elem);
+int rt_chan_try_recv(struct rt_chan *c, void *elem, bool *ok);
+/* With a deadline (rt_now() based; RT_FOREVER: none): 0, or -ETIMEDOUT
+ * when the deadline passed first. */
+int rt_chan_send_until(struct rt_chan *c, const void *elem,
+		       int64_t deadline);
+int rt_chan_recv_until(struct rt_chan *c, void *elem, bool *ok,
+		       int64_t deadline);
+/* Close c: receivers get the buffered values, then `false`; every task
+ * waiting on c wakes (blocked senders stop the program, as in Go).
+ * Closing twice, or c == NULL: stops the program. */
+void rt_chan_close(struct rt_chan *c);
+/* Buffered elements now; capacity; element size. */
+size_t rt_chan_len(struct rt_chan *c);
+size_t rt_chan_cap(struct rt_chan *c);
+size_t rt_chan_elem_size(struct rt_chan *c);
+
+/* Send a value of type T: rt_chan_sendv(c, int, 42). */
+#define rt_chan_sendv(c, T, v) rt_chan_send((c), &(T){ (v) })
+
+/* ------------------------------------------------------------------
+ * select (rt/chan.c): wait on several channel operations, do exactly one.
+ * ---------------------------------------------------------------- */
+enum rt_select_dir {
+	RT_SELECT_RECV = 1,
+	RT_SELECT_SEND = 2,
+};
+
+struct rt_select_case {
+	struct rt_chan *c;          /* NULL: never ready (Go's nil channel) */
+	enum rt_select_dir dir;
+	bool ok;                    /* out, receive: as rt_chan_recv's */
+	void *elem;                 /* send: the value; receive: where the
+				     * value goes (NULL: drop it) */
+	void *rt_private[8];        /* rt/'s; the case's waiter record */
+};
+
+#define RT_CASE_RECV(ch, p)                                                 \
+	((struct rt_select_case){ .c = (ch), .dir = RT_SELECT_RECV,         \
+				  .elem = (p) })
+#define RT_CASE_SEND(ch, p)                                                 \
+	((struct rt_select_case){ .c = (ch), .dir = RT_SELECT_SEND,         \
+				  .elem = (void *)(p) })
+
+/* timeout_ns for rt_select: */
+#define RT_SELECT_BLOCK    (-1)   /* wait for ever (no default case) */
+#define RT_SELECT_NONBLOCK 0      /* Go's default case */
+
+/*
+ * Do one of the n cases that can proceed, chosen uniformly at random
+ * among those ready (as Go does), and return its index; a receive case
+ * has its `ok` set. If none is ready: with RT_SELECT_NONBLOCK return
+ * -EAGAIN at once (the default case); with RT_SELECT_BLOCK wait until
+ * one is; with timeout_ns > 0 wait at most that long, then return
+ * -ETIMEDOUT. rt_select_until takes a deadline instead (RT_FOREVER:
+ * none). No case (n == 0, or every c NULL) and no timeout: blocks for
+ * ever, as Go's select {}. A send case on a closed channel stops the
+ * program (as Go panics). -ENOMEM: no room for the timeout's timer.
+ */
+int rt_select(struct rt_select_case *cases, size_t n, int64_t timeout_ns);
+int rt_select_until(struct rt_select_case *cases, size_t n,
+		    int64_t deadline);
+
+/* ------------------------------------------------------------------
+ * Sync (rt/sync.c): Go's sync package for tasks. Every object is ready
+ * when zero-filled (static, or = { 0 }); none needs a destroy call. Their
+ * fields are rt/'s.
+ * ---------------------------------------------------------------- */
+
+/* A lock-protected count and FIFO of parked tasks (internal; here only
+ * because the objects below embed it). */
+struct rt__sema {
+	_Atomic uint32_t lock;
+	uint32_t count;
+	void *head, *tail;
+};
+
+/* Mutex (Go's sync.Mutex, with its starvation mode): a task that waited
+ * more than 1 ms switches the mutex to FIFO hand-off until the queue
+ * drains, so no waiter waits for ever (docs/sync.md). */
+struct rt_mutex {
+	_Atomic uint32_t state;
+	struct rt__sema sema;
+};
+void rt_mutex_lock(struct rt_mutex *m);
+bool rt_mutex_trylock(struct rt_mutex *m);
+/* Unlocking an unlocked mutex stops the program. Any task may unlock. */
+void rt_mutex_unlock(struct rt_mutex *m);
+
+/* Reader/writer mutex (Go's sync.RWMutex): a writer waiting blocks new
+ * readers, so writers are not starved. */
+struct rt_rwmutex {
+	struct rt_mutex w;
+	struct rt__sema wsem, rsem;
+	_Atomic int32_t readers;    /* minus RT__RW_MAX while a writer is */
+	_Atomic int32_t departing;  /* readers the waiting writer waits for */
+};
+void rt_rwmutex_rlock(struct rt_rwmutex *rw);
+void rt_rwmutex_runlock(struct rt_rwmutex *rw);
+void rt_rwmutex_lock(struct rt_rwmutex *rw);
+void rt_rwmutex_unlock(struct rt_rwmutex *rw);
+
+/* Wait group (Go's sync.WaitGroup). A negative counter stops the
+ * program. */
+struct rt_wg {
+	_Atomic uint64_t state;     /* counter << 32 | waiters */
+	struct rt__sema sema;
+};
+void rt_wg_add(struct rt_wg *wg, int delta);
+void rt_wg_done(struct rt_wg *wg);
+void rt_wg_wait(struct rt_wg *wg);
+
+/* Once (Go's sync.Once): fn(arg) runs once; every caller returns after
+ * it has. */
+struct rt_once {
+	_Atomic uint32_t done;
+	struct rt_mutex m;
+};
+void rt_once(struct rt_once *o, void (*fn)(void *arg), void *arg);
+
+/* Counting semaphore (FIFO). Zero-filled: no permits; rt_sem_init sets
+ * a count (before any task uses it). */
+struct rt_sem {
+	struct rt__sema s;
+};
+void rt_sem_init(struct rt_sem *s, unsigned permits);
+void rt_sem_acquire(struct rt_sem *s);
+bool rt_sem_try_acquire(struct rt_sem *s);
+void rt_sem_release(struct rt_sem *s);
+
+/* Condition variable (Go's sync.Cond, with the mutex passed to wait). */
+struct rt_cond {
+	_Atomic uint32_t lock;
+	_Atomic uint32_t wait;      /* tickets handed out */
+	_Atomic uint32_t notify;    /* tickets notified */
+	void *head, *tail;
+};
+void rt_cond_wait(struct rt_cond *c, struct rt_mutex *m);
+void rt_cond_signal(struct rt_cond *c);
+void rt_cond_broadcast(struct rt_cond *c);
+
+/* ------------------------------------------------------------------
+ * Timers and tickers (rt/timer.c): Go's time.Timer, time.Ticker and
+ * time.AfterFunc. Their channel has room for one element, an int64_t:
+ * the rt_now() of the firing; a tick nobody has taken yet is dropped.
+ * Stop and reset discard a value not yet received (Go 1.23's rule).
+ * Made and reset from tasks; NULL: out of memory.
+ * ---------------------------------------------------------------- */
+struct rt_timer;
+struct rt_timer *rt_timer_new(int64_t ns);          /* fires once */
+struct rt_timer *rt_ticker_new(int64_t period);     /* every period */
+/* Fires once, running fn(arg) in a new task. */
+struct rt_timer *rt_timer_func(int64_t ns, void (*fn)(void *arg),
+			       void *arg);
+struct rt_chan *rt_timer_chan(struct rt_timer *t);  /* NULL for _func */
+/* true: the timer was pending and now will not fire. */
+bool rt_timer_stop(struct rt_timer *t);
+/* Arm again to fire in ns (a ticker: every ns); true if it was
+ * pending. */
+bool rt_timer_reset(struct rt_timer *t, int64_t ns);
+void rt_ticker_reset(struct rt_timer *t, int64_t period);
+/* Stop and free. */
+void rt_timer_free(struct rt_timer *t);
+
+/* ------------------------------------------------------------------
+ * Contexts (rt/context.c): Go's context.Context for cancellation and
+ * deadlines. Cancelling a context cancels its children; its done channel
+ * is closed then, so a receive case on it in rt_select fires.
+ * ---------------------------------------------------------------- */
+struct rt_ctx;
+/* The root: never cancelled; its done channel is NULL (never ready). */
+struct rt_ctx *rt_ctx_background(void);
+/* Children of parent; NULL: out of memory. */
+struct rt_ctx *rt_ctx_with_cancel(struct rt_ctx *parent);
+struct rt_ctx *rt_ctx_with_deadline(struct rt_ctx *parent,
+				    int64_t deadline);
+struct rt_ctx *rt_ctx_with_timeout(struct rt_ctx *parent, int64_t ns);
+/* Cancel c and every descendant (their err: -ECANCELED). Idempotent. */
+void rt_ctx_cancel(struct rt_ctx *c);
+/* Cancel c and drop the caller's reference (Go's `defer cancel()`);
+ * no task may use c afterwards. Children keep their parent's memory
+ * alive until they are freed. */
+void rt_ctx_free(struct rt_ctx *c);
+/* Closed when c is cancelled (elements of size 0). */
+struct rt_chan *rt_ctx_done(struct rt_ctx *c);
+/* 0 while not cancelled; -ECANCELED; -ETIMEDOUT (deadline exceeded). */
+int rt_ctx_err(struct rt_ctx *c);
+/* true and *deadline when c (or an ancestor) has a deadline. */
+bool rt_ctx_deadline(struct rt_ctx *c, int64_t *deadline);
+
+/* ------------------------------------------------------------------
+ * Worker pool (rt/workpool.c): n tasks, each receiving jobs from `jobs`
+ * until it is closed and drained, calling fn(arg, worker, job, result)
+ * and sending the result to `results` (NULL: none). When the last
+ * worker ends, `results` is closed. Element sizes are the channels'.
+ * ---------------------------------------------------------------- */
+struct rt_workpool;
+/* NULL: out of memory (no worker started). From a task. */
+struct rt_workpool *rt_workpool_start(unsigned n, struct rt_chan *jobs,
+				      struct rt_chan *results,
+				      void (*fn)(void *arg, unsigned worker,
+						 const void *job,
+						 void *result),
+				      void *arg);
+/* Wait until every worker has ended, then free the pool. */
+void rt_workpool_wait(struct rt_workpool *p);
+
+/* printf(3) to stdout from a task, run on the worker's stack (see the
+ * rules above): what the examples use. */
+__attribute__((format(printf, 1, 2)))
+int rt_printf(const char *fmt, ...);
+
 #endif

@@ -73,6 +73,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "vocab.h"          /* the timer hooks (timer.c) */
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
@@ -474,6 +475,11 @@ static inline struct rt_task *next_local(struct rt_worker *w)
 		w->tick = GQ_TICK;
 		if (w->ntrim)
 			trim_parked(w);
+		/* Timers (timer.c): a task switching away goes through g0,
+		 * which fires them, when one is due. Not here: the task may
+		 * hold the lock a timer's callback needs. */
+		if (w->cur && rt__timers_due(w))
+			return NULL;
 		if (atomic_load_explicit(&sched.gq_len, memory_order_relaxed)) {
 			t = gq_get(w, 1);
 			if (t)
@@ -581,7 +587,8 @@ static void idle_sleep(struct rt_worker *w, int64_t timeout_ns)
 	/* Dekker with the wakers: our nidle increment, then their queue,
 	 * against their queue write, then our nidle. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if ((work_anywhere() || atomic_load(&sched.done)) && idle_unlist(w))
+	if ((work_anywhere() || atomic_load(&sched.done) ||
+	     rt__timers_sooner(w)) && idle_unlist(w))
 		return;
 	/* (Not listed any more: a waker took us off; its word is on the
 	 * way.) */
@@ -607,6 +614,7 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 	for (;;) {
 		if (atomic_load_explicit(&sched.done, memory_order_acquire))
 			return NULL;
+		rt__timers_run(w, false);       /* timer.c */
 		t = next_local(w);
 		if (t)
 			goto found;
@@ -639,12 +647,25 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 		}
 		if (w->ntrim)
 			trim_parked(w);
+		/* Before sleeping, fire the due timers of every worker
+		 * (timer.c); then sleep no later than the next one. */
+		if (rt__timers_run(w, true))
+			continue;
 		/* With tasks to trim later, wake up for them. */
-		idle_sleep(w, w->ntrim ? RT_TRIM_AFTER_NS : -1);
+		idle_sleep(w, rt__timers_sleep(w, w->ntrim ? RT_TRIM_AFTER_NS
+						     : -1));
+		rt__timers_awake(w);
+		rt__timers_run(w, true);
 	}
 found:
 	stop_spinning(w);
 	return t;
+}
+
+/* For timer.c: a new earliest timer wants an idle worker to look. */
+void rt__wake_idle(void)
+{
+	maybe_wakep(rt__self());
 }
 
 /* Wake every sleeping worker: the runtime is ending. */
@@ -818,9 +839,11 @@ void rt_yield(void)
 	next = next_for_task(w);
 	if (unlikely(!next)) {
 		next = yield_slow(w);
-		/* On shutdown, off to g0 (next == NULL) to end the worker. */
+		/* On shutdown, off to g0 (next == NULL) to end the worker;
+		 * also when a timer is due (timer.c): g0 fires it. */
 		if (!next && !atomic_load_explicit(&sched.done,
-						   memory_order_relaxed))
+						   memory_order_relaxed) &&
+		    !rt__timers_due(w))
 			return;
 	}
 	RT__STAT_INC(w, yields);
@@ -1093,6 +1116,7 @@ static void keep_stats(void)
 
 static void teardown(void)
 {
+	rt__timers_teardown();
 	rt__stack_teardown();
 	rt__pool_destroy(&rt__task_pool);
 	free(sched.workers);
@@ -1184,6 +1208,9 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 		sched.workers[i].rand = 0x9e3779b9u * (i + 1);
 		sched.workers[i].tick = GQ_TICK;
 	}
+	r = rt__timers_setup(sched.nworkers);   /* timer.c */
+	if (r < 0)
+		goto out_teardown;
 	atomic_store(&sched.done, 0);
 	atomic_store(&sched.started, 0);
 
