@@ -52,8 +52,8 @@ LIB_SRCS := $(SYS_SRCS) $(NUMA_SRCS) $(RT_SRCS)
 # "Using 'getaddrinfo' in statically linked applications ...": libnuma.o
 # always pulls in affinity.o, whose "netdev:" node strings resolve
 # addresses; threadlab never parses such strings, so the warning is
-# harmless.
-LIB_LIBS := -lnuma
+# harmless. rt/io.c uses liburing (Debian's liburing-dev has both too).
+LIB_LIBS := -lnuma -luring
 
 # rt/ runs on task stacks, and so do the tests of rt/: both are compiled
 # with -fsplit-stack (segmented stacks, rt/stack.c). `private` keeps the

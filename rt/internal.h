@@ -213,6 +213,7 @@ struct rt_worker {
 	bool on_worker_stack;       /* inside rt_call_on_worker_stack */
 	struct rt__pool_cache task_cache;
 	struct rt__pool_cache stack_cache;
+	struct rt__io *io;          /* its ring (io.c); NULL: none */
 	/* Tasks that parked here keeping extra stack segments they do not
 	 * use, and when: trimmed once parked for RT_TRIM_AFTER_NS. */
 	struct {
@@ -307,6 +308,10 @@ void rt__park(bool (*unlock)(void *arg), void *arg);
  * t is not parked (running, runnable, dead). */
 void rt__unpark(struct rt_task *t);
 
+/* rt__unpark without waking an idle worker: for a caller that wakes at
+ * most one for a batch of tasks (io.c's reaper). */
+void rt__unpark_nowake(struct rt_task *t);
+
 /* Called by every context that resumes from rt__switch (see above). */
 void rt__finish_switch(struct rt_worker *w);
 /* First C code of a task (from rt__task_entry). */
@@ -316,6 +321,30 @@ __attribute__((noreturn)) void rt__task_main(struct rt_task *t);
  * worker stack. */
 __attribute__((noreturn, format(printf, 1, 2)))
 void rt__panic(const char *fmt, ...);
+
+/* ------------------------------------------------------------------
+ * I/O rings (io.c): the hooks the scheduler calls. All but rt__io_wake
+ * and rt__io_due run on the worker's own scheduler context (g0).
+ * ---------------------------------------------------------------- */
+struct rt__io;
+int rt__io_setup(unsigned nworkers);           /* rt_main, before workers */
+void rt__io_teardown(void);                    /* rt_main, after them */
+void rt__io_worker_start(struct rt_worker *w); /* the worker's thread */
+void rt__io_worker_stop(struct rt_worker *w);
+/* Submit what is queued and reap what completed, without waiting; the
+ * number of tasks made runnable (on w). */
+unsigned rt__io_poll(struct rt_worker *w);
+/* Sleep in the ring until a completion, a wake (rt__io_wake) or
+ * timeout_ns (< 0: none); -ETIMEDOUT, or 0. */
+int rt__io_wait(struct rt_worker *w, int64_t timeout_ns);
+/* The ring has work for g0 (queued SQEs, completions to reap, tasks
+ * waiting for room). Cheap: no system call; any context of w. */
+bool rt__io_due(struct rt_worker *w);
+/* Requests of tasks are in flight on w's ring. */
+bool rt__io_busy(struct rt_worker *w);
+/* Wake v if it sleeps (or is about to) in its ring: false when v has no
+ * ring (then its futex is the way). Any thread. */
+bool rt__io_wake(struct rt_worker *v);
 
 /* ------------------------------------------------------------------
  * Stacks (stack.c)

@@ -50,6 +50,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 enum rt_stack_kind {
 	RT_STACK_DEFAULT = 0,   /* $THREADLAB_STACK, else segmented */
@@ -461,5 +463,140 @@ void rt_workpool_wait(struct rt_workpool *p);
  * rules above): what the examples use. */
 __attribute__((format(printf, 1, 2)))
 int rt_printf(const char *fmt, ...);
+
+/* ==================================================================
+ * I/O on io_uring (rt/io.c, docs/io.md).
+ *
+ * Each worker has its own ring, made by the worker on its own thread
+ * (SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN where the kernel has them).
+ * A call below puts one request (an SQE) on the ring of the worker
+ * running the caller and parks the task; the worker submits the
+ * requests of all its tasks together when it has nothing else to run
+ * (or every 61st schedule), reaps the completions and makes their tasks
+ * runnable again — on any worker, since a task may be stolen after it
+ * wakes. A worker with nothing to run sleeps inside its ring.
+ *
+ * Every call is made from a task (elsewhere it stops the program, as
+ * does a call from inside rt_call_on_worker_stack). RETURN VALUE: what
+ * the system call of the same name returns (a file descriptor, a byte
+ * count, 0), or -errno; nothing reads or sets errno. -ENOSYS: the worker
+ * running the task has no ring (io_uring disabled, THREADLAB_IO=off).
+ * Sockets are blocking ones (the ring waits for them to be ready);
+ * SIGPIPE: pass MSG_NOSIGNAL to the sends.
+ *
+ * Deadlines (the _until calls): `deadline` is an rt_now() time (RT_FOREVER
+ * for none). The request is linked to an IORING_OP_LINK_TIMEOUT at that
+ * absolute CLOCK_MONOTONIC time; when it fires first the kernel cancels
+ * the request and the call returns -ETIMEDOUT (io_uring says -ECANCELED;
+ * rt/ translates, so -ECANCELED from an _until call means something else
+ * cancelled it). A receive that timed out has consumed nothing; a send
+ * cut by its deadline may have sent part of its bytes (count them by
+ * what the peer got, or treat the connection as lost).
+ * ================================================================== */
+
+/* 0 when the calling task's worker has a ring; -ENOSYS (or why the ring
+ * could not be made: -EPERM io_uring disabled, -ENOMEM) if not; -ESRCH
+ * outside the runtime's workers. */
+int rt_io_available(void);
+
+/* A new socket (IORING_OP_SOCKET; the system call before Linux 5.19). */
+int rt_socket(int domain, int type, int protocol);
+/* setsockopt(2) on the ring (SOCKET_URING_OP_SETSOCKOPT, Linux 6.7;
+ * before that the system call, found out once). */
+int rt_setsockopt(int fd, int level, int optname, const void *val,
+		  socklen_t len);
+int rt_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int rt_connect_until(int fd, const struct sockaddr *addr, socklen_t len,
+		     int64_t deadline);
+ssize_t rt_recv(int fd, void *buf, size_t len, int flags);
+ssize_t rt_recv_until(int fd, void *buf, size_t len, int flags,
+		      int64_t deadline);
+ssize_t rt_send(int fd, const void *buf, size_t len, int flags);
+ssize_t rt_send_until(int fd, const void *buf, size_t len, int flags,
+		      int64_t deadline);
+/* The vectored send. *msg and what it points to must stay valid until
+ * the call returns (they do: the caller is parked). */
+ssize_t rt_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t rt_sendmsg_until(int fd, const struct msghdr *msg, int flags,
+			 int64_t deadline);
+/* pread/pwrite at `off`; off -1: at (and moving) the file position. */
+ssize_t rt_read(int fd, void *buf, size_t len, int64_t off);
+ssize_t rt_read_until(int fd, void *buf, size_t len, int64_t off,
+		      int64_t deadline);
+ssize_t rt_write(int fd, const void *buf, size_t len, int64_t off);
+int rt_openat(int dirfd, const char *path, int flags, mode_t mode);
+int rt_fsync(int fd);
+int rt_renameat(int olddirfd, const char *oldpath, int newdirfd,
+		const char *newpath);
+int rt_unlinkat(int dirfd, const char *path, int flags);
+int rt_shutdown(int fd, int how);
+int rt_close(int fd);
+
+/*
+ * Listening sockets. rt_listen makes a TCP socket bound to addr (with
+ * SO_REUSEADDR) and listening (backlog <= 0: SOMAXCONN): 0 and *out, or
+ * -errno. Callable from a task or from any thread (it makes ordinary
+ * system calls, on the worker stack). Port 0 picks a free port:
+ * getsockname(rt_listener_fd(l), ...) says which.
+ *
+ * rt_accept waits for a connection: a new socket (SOCK_CLOEXEC,
+ * blocking), or -errno; -ECANCELED after rt_listener_shutdown;
+ * rt_accept_until also -ETIMEDOUT. The first call arms one multishot
+ * accept on the ring of its worker, which then accepts every connection
+ * as it comes (one SQE, one completion per connection), handing each to
+ * the longest-waiting rt_accept or keeping it until one is called. On a
+ * kernel without multishot accept (before 5.19) one accept is armed at
+ * a time. Many tasks may accept on one listener.
+ *
+ * rt_listener_shutdown stops listening: waiting and later rt_accepts
+ * return -ECANCELED; connections accepted and not yet taken are closed
+ * by rt_listener_close. Both may be called from any task (and
+ * shutdown from any thread). rt_listener_close (from a task) waits until
+ * the ring is done with the listener, then frees it and closes its
+ * socket; no task may be in rt_accept on it.
+ */
+struct rt_listener;
+int rt_listen(const struct sockaddr *addr, socklen_t len, int backlog,
+	      struct rt_listener **out);
+int rt_listener_fd(const struct rt_listener *l);
+int rt_accept(struct rt_listener *l);
+int rt_accept_until(struct rt_listener *l, int64_t deadline);
+void rt_listener_shutdown(struct rt_listener *l);
+int rt_listener_close(struct rt_listener *l);
+
+/* Operations counted per worker (RT_IO_WAKE: the eventfd reads that let
+ * other threads wake a worker sleeping in its ring; RT_IO_TIMEOUT: the
+ * linked timeouts of the _until calls; RT_IO_CANCEL: at shutdown). */
+enum rt_io_op {
+	RT_IO_WAKE, RT_IO_TIMEOUT, RT_IO_CANCEL, RT_IO_SOCKET, RT_IO_ACCEPT,
+	RT_IO_CONNECT, RT_IO_RECV, RT_IO_SEND, RT_IO_SENDMSG, RT_IO_READ,
+	RT_IO_WRITE, RT_IO_OPENAT, RT_IO_FSYNC, RT_IO_RENAMEAT,
+	RT_IO_UNLINKAT, RT_IO_CLOSE, RT_IO_SETSOCKOPT, RT_IO_SHUTDOWN,
+	RT_IO_NOPS
+};
+const char *rt_io_op_name(enum rt_io_op op);
+
+/* Per-worker io_uring counters (all 64-bit, each written by its worker
+ * only; read like rt_stats). */
+struct rt_io_stats {
+	uint64_t ring;           /* 1: the worker has a ring (a sum: how
+				  * many do) */
+	uint64_t setup_flags;    /* IORING_SETUP_* the ring was made with */
+	uint64_t features;       /* IORING_FEAT_* the kernel reported */
+	int64_t setup_error;     /* no ring: why (-errno) */
+	uint64_t ops[RT_IO_NOPS];/* SQEs by type */
+	uint64_t submitted;      /* all SQEs */
+	uint64_t completions;    /* CQEs reaped */
+	uint64_t enters;         /* io_uring_enter system calls */
+	uint64_t waits;          /* of which slept waiting (idle) */
+	uint64_t wake_writes;    /* eventfd writes to wake another worker */
+};
+unsigned rt_io_stats(struct rt_io_stats *out, unsigned max);
+/* Sums over the workers; setup_flags, features and setup_error are
+ * worker 0's. */
+void rt_io_stats_total(struct rt_io_stats *out);
+/* "SINGLE_ISSUER|DEFER_TASKRUN|..." for setup_flags, into buf; the
+ * length it needs (as snprintf). */
+size_t rt_io_setup_name(uint64_t flags, char *buf, size_t len);
 
 #endif

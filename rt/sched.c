@@ -86,6 +86,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define SPIN_NS     (30 * 1000)  /* an idle worker steals this long first */
+#define IO_SPIN_NS  (2 * 1000)   /* ... when it has I/O in flight */
 #define GQ_TICK     61           /* look at the global queue first every.. */
 #define WORKER_STACK (1u << 20)  /* g0 and rt_call_on_worker_stack */
 
@@ -191,9 +192,13 @@ static int64_t now_ns(void)
 	return t;
 }
 
-RT__ON_WORKER_STACK static void *futex_wake_on_worker(void *word)
+/* Wake worker v, asleep in its ring (io.c) or on its futex word. */
+RT__ON_WORKER_STACK static void *wake_worker_on_worker(void *arg)
 {
-	sys_futex_wake(word, 1);
+	struct rt_worker *v = arg;
+
+	if (!rt__io_wake(v))
+		sys_futex_wake(&v->sleep_word, 1);
 	return NULL;
 }
 
@@ -480,6 +485,9 @@ static inline struct rt_task *next_local(struct rt_worker *w)
 		 * hold the lock a timer's callback needs. */
 		if (w->cur && rt__timers_due(w))
 			return NULL;
+		/* The same for the ring (io.c): only g0 submits and reaps. */
+		if (w->cur && rt__io_due(w))
+			return NULL;
 		if (atomic_load_explicit(&sched.gq_len, memory_order_relaxed)) {
 			t = gq_get(w, 1);
 			if (t)
@@ -525,7 +533,7 @@ static void wakep(struct rt_worker *self)
 	}
 	if (self)
 		RT__STAT_INC(self, wakes);
-	rt_call_on_worker_stack(futex_wake_on_worker, &v->sleep_word);
+	rt_call_on_worker_stack(wake_worker_on_worker, v);
 }
 
 static void maybe_wakep(struct rt_worker *self)
@@ -594,9 +602,15 @@ static void idle_sleep(struct rt_worker *w, int64_t timeout_ns)
 	 * way.) */
 	RT__STAT_INC(w, sleeps);
 	while (!atomic_load_explicit(&w->sleep_word, memory_order_acquire)) {
-		int r = sys_futex_wait(&w->sleep_word, 0, timeout_ns);
+		int r;
 
-		if (r == -ETIMEDOUT) {
+		/* With a ring, sleep in it: completions wake us directly,
+		 * wakers through its eventfd (io.c). */
+		if (w->io)
+			r = rt__io_wait(w, timeout_ns);
+		else
+			r = sys_futex_wait(&w->sleep_word, 0, timeout_ns);
+		if (r == -ETIMEDOUT || (w->io && rt__io_due(w))) {
 			if (idle_unlist(w))
 				return;
 			timeout_ns = -1;        /* a wake is on its way */
@@ -615,6 +629,7 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 		if (atomic_load_explicit(&sched.done, memory_order_acquire))
 			return NULL;
 		rt__timers_run(w, false);       /* timer.c */
+		rt__io_poll(w);                 /* io.c: submit, reap */
 		t = next_local(w);
 		if (t)
 			goto found;
@@ -630,9 +645,15 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 			}
 		}
 		if (w->spinning) {
-			deadline = sys_now_ns() + SPIN_NS;
+			/* Waiting for I/O, spin only briefly: the completion
+			 * will wake this worker in its ring anyway, and spinning
+			 * burns CPU that every round trip would pay. */
+			deadline = sys_now_ns() +
+				   (rt__io_busy(w) ? IO_SPIN_NS : SPIN_NS);
 			for (i = 0;; i++) {
 				t = steal_round(w);
+				if (!t && rt__io_due(w))
+					rt__io_poll(w);
 				if (!t)
 					t = next_local(w);
 				if (t)
@@ -683,7 +704,7 @@ static void wake_all(void)
 	}
 	rt__spin_unlock(&sched.idle_lock);
 	for (v = list; v; v = v->idle_next)
-		rt_call_on_worker_stack(futex_wake_on_worker, &v->sleep_word);
+		rt_call_on_worker_stack(wake_worker_on_worker, v);
 }
 
 /* ------------------------------------------------------------------
@@ -825,6 +846,12 @@ static __attribute__((noinline)) struct rt_task *yield_slow(
 {
 	if (atomic_load_explicit(&sched.done, memory_order_relaxed))
 		return NULL;
+	/* next_local also says NULL with a non-empty queue when g0 has
+	 * work (a timer due, the ring's); a steal copies into the free
+	 * slots of w's queue assuming it is empty, and would overwrite
+	 * queued tasks. g0 runs them instead. */
+	if (!runq_empty(w))
+		return NULL;
 	return steal_round(w);
 }
 
@@ -843,7 +870,7 @@ void rt_yield(void)
 		 * also when a timer is due (timer.c): g0 fires it. */
 		if (!next && !atomic_load_explicit(&sched.done,
 						   memory_order_relaxed) &&
-		    !rt__timers_due(w))
+		    !rt__timers_due(w) && !rt__io_due(w))
 			return;
 	}
 	RT__STAT_INC(w, yields);
@@ -898,6 +925,27 @@ void rt__unpark(struct rt_task *t)
 		atomic_thread_fence(memory_order_seq_cst);
 		maybe_wakep(NULL);
 	}
+}
+
+void rt__unpark_nowake(struct rt_task *t)
+{
+	struct rt_worker *w = rt__self();
+	uint32_t s = RT_TASK_PARKED;
+
+	if (!w) {
+		rt__unpark(t);
+		return;
+	}
+	/* Completions are reaped after their task has parked (io.c's wait
+	 * records), so no PARKING wait is needed here. */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &t->state, &s, RT_TASK_RUNNABLE, memory_order_acq_rel,
+		    memory_order_relaxed)) {
+		rt__unpark(t);          /* waits out PARKING, or stops */
+		return;
+	}
+	RT__STAT_INC(w, unparks);
+	runq_put(w, t);
 }
 
 /* The end of the run: rt_main's task has returned. */
@@ -1082,9 +1130,13 @@ static void *worker_main(void *arg)
 	 * blocking costs two system calls per split (1984 ns instead of
 	 * 32 ns for a hot split; FINDINGS.md). */
 	__splitstack_block_signals(&no, NULL);
+	/* The worker's ring, made on its own thread (io.c). */
+	rt__io_worker_start(w);
 
 	while ((t = find_runnable(w)) != NULL)
 		run_task(w, t);
+
+	rt__io_worker_stop(w);
 
 	if (w->spinning) {
 		w->spinning = false;
@@ -1117,6 +1169,7 @@ static void keep_stats(void)
 static void teardown(void)
 {
 	rt__timers_teardown();
+	rt__io_teardown();
 	rt__stack_teardown();
 	rt__pool_destroy(&rt__task_pool);
 	free(sched.workers);
@@ -1209,6 +1262,9 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 		sched.workers[i].tick = GQ_TICK;
 	}
 	r = rt__timers_setup(sched.nworkers);   /* timer.c */
+	if (r < 0)
+		goto out_teardown;
+	r = rt__io_setup(sched.nworkers);       /* io.c */
 	if (r < 0)
 		goto out_teardown;
 	atomic_store(&sched.done, 0);
