@@ -107,8 +107,11 @@ $(BUILD)/obj/%.c.o: %.c
 $(BUILD)/obj/syscalls/tls.c.o: CFLAGS += -fPIC
 
 $(BUILD)/obj/rt/%.c.o: private CFLAGS += $(RT_CFLAGS)
-# The rt micro-benchmarks are task code too.
+# The rt micro-benchmarks are task code too, and so are the rt sender
+# and the sink (bench/email).
 $(BUILD)/obj/bench/micro/rt.c.o: private CFLAGS += $(RT_CFLAGS)
+$(BUILD)/obj/bench/email/send_rt.c.o: private CFLAGS += $(RT_CFLAGS)
+$(BUILD)/obj/bench/email/sink.c.o: private CFLAGS += $(RT_CFLAGS)
 $(BUILD)/tests/rt/%: private CFLAGS += $(RT_CFLAGS)
 # One rt test binary is built with the stack protector: its canary
 # (%fs:0x28) must survive tasks moving between worker threads.

@@ -74,6 +74,9 @@ static const char usage[] =
 "  clone     one raw kernel thread (clone(), sys_thread) per session,\n"
 "            blocking socket calls\n"
 "  pthread   the same with pthread_create\n"
+"  rt        one rt/ task per session on one worker thread per CPU, every\n"
+"            socket operation on the worker's io_uring; also prints\n"
+"            io_uring_ops and io_uring_enter (totals over every ring)\n"
 "\n"
 "Flags:\n"
 "  --model M          the threading model (required).\n"
@@ -100,6 +103,7 @@ static const struct {
 } models[] = {
 	{ "clone", bench_send_clone },
 	{ "pthread", bench_send_pthread },
+	{ "rt", bench_send_rt },
 };
 
 #define N_MODELS (sizeof(models) / sizeof(models[0]))
@@ -258,7 +262,7 @@ static int parse_flags(int argc, char **argv, struct send_flags *f,
 					f->model = (int)i;
 			if (f->model < 0)
 				return bench_usage_error("send",
-					"unknown --model '%s': want clone or pthread",
+					"unknown --model '%s': want clone, pthread or rt",
 					optarg);
 			break;
 		case OPT_EMAILS:
@@ -302,7 +306,7 @@ static int parse_flags(int argc, char **argv, struct send_flags *f,
 		return bench_usage_error("send", "unexpected argument '%s'",
 					 argv[optind]);
 	if (f->model < 0)
-		return bench_usage_error("send", "--model is required: clone or pthread");
+		return bench_usage_error("send", "--model is required: clone, pthread or rt");
 	if (!f->emails)
 		return bench_usage_error("send", "--emails is required");
 	if (!f->concurrency)
@@ -368,6 +372,10 @@ static int send_main(int argc, char **argv)
 	       (unsigned long long)f.emails, (unsigned long long)f.concurrency,
 	       f.reuse ? "true" : "false", (unsigned long long)f.size,
 	       f.server, run.threads);
+	if (run.io_uring)
+		printf("io_uring_ops: %llu\nio_uring_enter: %llu\n",
+		       (unsigned long long)run.io_uring_ops,
+		       (unsigned long long)run.io_uring_enter);
 	snprintf(name, sizeof(name), "BenchmarkEmail/model=%s/conc=%llu/reuse=%s",
 		 models[f.model].name, (unsigned long long)f.concurrency,
 		 f.reuse ? "true" : "false");

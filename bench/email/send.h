@@ -5,9 +5,9 @@
  * messages over run->concurrency sessions and returns when all its
  * sessions have ended; send.c times it, checks the counts and prints.
  *
- * Models: send_threads.c (clone, pthread). The rt model (one task per
- * session on rt/ workers, io_uring) plugs in as one more entry of
- * send.c's model table, with the same contract.
+ * Models: send_threads.c (clone, pthread), send_rt.c (rt: one task per
+ * session on rt/ workers, io_uring), each one entry of send.c's model
+ * table, with the same contract.
  *
  * Sessions: session i of S = min(C, N) delivers N/S messages, one more
  * when i < N % S — the same split as the Go, PHP and Python peers. A
@@ -50,7 +50,11 @@ struct bench_send_run {
 	size_t size;                     /* its size before stuffing */
 
 	/* Filled in by the model. */
-	unsigned threads;                /* OS threads used, main included */
+	unsigned threads;                /* OS threads used, main included
+					    (rt: its workers) */
+	bool io_uring;                   /* rt: the two counts below are set */
+	uint64_t io_uring_ops;           /* SQEs over the run, every ring */
+	uint64_t io_uring_enter;         /* io_uring_enter calls */
 	_Atomic uint64_t accepted;       /* messages answered 250 at the dot */
 	_Atomic uint64_t failed;         /* messages tried and not accepted */
 	atomic_flag error_claimed;
@@ -73,5 +77,6 @@ void bench_send_error(struct bench_send_run *run, const char *fmt, ...);
  * sessions that did not start are then neither accepted nor failed). */
 int bench_send_clone(struct bench_send_run *run);
 int bench_send_pthread(struct bench_send_run *run);
+int bench_send_rt(struct bench_send_run *run);
 
 #endif
