@@ -331,15 +331,19 @@ int rt__io_setup(unsigned nworkers);           /* rt_main, before workers */
 void rt__io_teardown(void);                    /* rt_main, after them */
 void rt__io_worker_start(struct rt_worker *w); /* the worker's thread */
 void rt__io_worker_stop(struct rt_worker *w);
-/* Submit what is queued and reap what completed, without waiting; the
- * number of tasks made runnable (on w). */
-unsigned rt__io_poll(struct rt_worker *w);
+/* Reap what completed, without waiting; the number of tasks made
+ * runnable (on w). Queued SQEs are submitted now when `submit` (the
+ * caller has other work to run first), else left for rt__io_wait's
+ * enter, which submits them and sleeps in one system call. */
+unsigned rt__io_poll(struct rt_worker *w, bool submit);
 /* Sleep in the ring until a completion, a wake (rt__io_wake) or
  * timeout_ns (< 0: none); -ETIMEDOUT, or 0. */
 int rt__io_wait(struct rt_worker *w, int64_t timeout_ns);
 /* The ring has work for g0 (queued SQEs, completions to reap, tasks
  * waiting for room). Cheap: no system call; any context of w. */
 bool rt__io_due(struct rt_worker *w);
+/* Completions wait to be reaped (a poll would make tasks runnable). */
+bool rt__io_ready(struct rt_worker *w);
 /* Requests of tasks are in flight on w's ring. */
 bool rt__io_busy(struct rt_worker *w);
 /* Wake v if it sleeps (or is about to) in its ring: false when v has no

@@ -93,6 +93,10 @@
 #define TAG_WAKE     1ul         /* the eventfd read */
 #define TAG_IGNORE   2ul         /* linked timeouts, cancels */
 #define TAG_LISTENER 3ul         /* struct rt_listener * */
+#define TAG_PART     4ul         /* struct io_wait *: the send of a
+				  * send-then-receive pair (res2) */
+#define TAG_PART_SKIP 5ul        /* the same, its CQE skipped on success
+				  * (not counted in flight) */
 #define TAG_MASK     7ul
 
 /* The kernel's socket commands for IORING_OP_URING_CMD (Linux 6.7;
@@ -101,11 +105,23 @@
 
 enum { WAIT_WAITING = 0, WAIT_PARKED, WAIT_DONE };
 
-/* A task waiting for one completion; on the task's stack. */
+/* A send-then-receive pair completes when both CQEs are in (PAIR_BOTH),
+ * or, when the send's CQE is skipped on success (IOSQE_CQE_SKIP_SUCCESS,
+ * PAIR_SKIP), with the receive's — unless the receive was cancelled
+ * because the send failed, whose CQE then comes too (in either order). */
+enum { PAIR_NONE = 0, PAIR_BOTH, PAIR_SKIP };
+#define SEEN_SEND 1u
+#define SEEN_RECV 2u
+
+/* A task waiting for its completions; on the task's stack. */
 struct io_wait {
 	struct rt_task *task;
-	int32_t res;
+	int32_t res;                     /* the (last) operation's result */
 	uint32_t cqe_flags;
+	int32_t res2;                    /* the send of a pair (TAG_PART) */
+	uint8_t pair;                    /* PAIR_*: what completes it */
+	uint8_t seen;                    /* SEEN_*: a pair's CQEs so far
+					  * (both: the ring's owner only) */
 	_Atomic uint32_t state;          /* WAIT_* */
 	struct io_wait *next;            /* room list, listener waiters */
 };
@@ -228,6 +244,13 @@ bool rt__io_due(struct rt_worker *w)
 		      io_uring_cq_ready(&io->ring));
 }
 
+bool rt__io_ready(struct rt_worker *w)
+{
+	struct rt__io *io = w->io;
+
+	return io && (io_kernel_has_cqes(io) || io_uring_cq_ready(&io->ring));
+}
+
 bool rt__io_busy(struct rt_worker *w)
 {
 	struct rt__io *io = w->io;
@@ -298,6 +321,22 @@ static bool wait_unlock(void *arg)
 static void listener_cqe(struct rt__io *io, struct rt_listener *l, int res,
 			 unsigned flags);
 
+/* Whether wt has every CQE it waits for. */
+static inline bool pair_complete(const struct io_wait *wt)
+{
+	switch (wt->pair) {
+	case PAIR_NONE:
+		return true;
+	case PAIR_BOTH:
+		return wt->seen == (SEEN_SEND | SEEN_RECV);
+	default:
+		if (!(wt->seen & SEEN_RECV))
+			return false;
+		/* A cancelled receive: the send failed, and said so. */
+		return wt->res != -ECANCELED || (wt->seen & SEEN_SEND);
+	}
+}
+
 /* Reap every CQE in the ring; the number of tasks made runnable. */
 static unsigned io_reap(struct rt__io *io)
 {
@@ -311,10 +350,27 @@ static unsigned io_reap(struct rt__io *io)
 		n++;
 		switch (ud & TAG_MASK) {
 		case TAG_WAIT:
-			io->inflight--;
-			complete(p, cqe->res, cqe->flags, false);
-			woke++;
+		case TAG_PART:
+		case TAG_PART_SKIP: {
+			struct io_wait *wt = p;
+
+			/* A skipped send's CQE (it failed) was not counted. */
+			if ((ud & TAG_MASK) != TAG_PART_SKIP)
+				io->inflight--;
+			if ((ud & TAG_MASK) != TAG_WAIT) {
+				wt->res2 = cqe->res;
+				wt->seen |= SEEN_SEND;
+			} else {
+				wt->res = cqe->res;
+				wt->cqe_flags = cqe->flags;
+				wt->seen |= SEEN_RECV;
+			}
+			if (pair_complete(wt)) {
+				complete(wt, wt->res, wt->cqe_flags, false);
+				woke++;
+			}
 			break;
+		}
 		case TAG_WAKE:
 			io->inflight--;
 			arm_wake(io);
@@ -346,14 +402,19 @@ static unsigned wake_room(struct rt__io *io)
 	return n;
 }
 
-unsigned rt__io_poll(struct rt_worker *w)
+unsigned rt__io_poll(struct rt_worker *w, bool submit)
 {
 	struct rt__io *io = w->io;
 	unsigned n;
 
 	if (!io)
 		return 0;
-	if (io_queued(io) || io_kernel_has_cqes(io))
+	/* Queued SQEs wait for the idle wait's enter unless the caller has
+	 * other work to run first, or tasks wait for room. */
+	if ((io_queued(io) && (submit || io->room ||
+			       io_uring_sq_space_left(&io->ring) <
+			       IO_SQ_ENTRIES / 2)) ||
+	    io_kernel_has_cqes(io))
 		io_enter(io, 0, IORING_ENTER_GETEVENTS, NULL, 0);
 	n = io_reap(io);
 	if (io->room)
@@ -519,9 +580,12 @@ static void drain_cqes(struct rt__io *io)
 
 	io_uring_for_each_cqe(&io->ring, head, cqe) {
 		n++;
-		if ((cqe->user_data & TAG_MASK) != TAG_LISTENER ||
-		    !(cqe->flags & IORING_CQE_F_MORE))
-			io->inflight--;
+		unsigned tag = cqe->user_data & TAG_MASK;
+
+		if (tag == TAG_PART_SKIP ||
+		    (tag == TAG_LISTENER && (cqe->flags & IORING_CQE_F_MORE)))
+			continue;
+		io->inflight--;
 	}
 	io_uring_cq_advance(&io->ring, n);
 }
@@ -616,6 +680,7 @@ static inline bool op_room(struct io_op *op, const char *name, unsigned nsqe)
 		if (likely(io_uring_sq_space_left(&io->ring) >= nsqe)) {
 			op->io = io;
 			op->wt.task = w->cur;
+			op->wt.pair = PAIR_NONE;
 			return true;
 		}
 		wait_for_room(io);
@@ -634,9 +699,9 @@ static inline struct io_uring_sqe *op_begin(struct io_op *op, const char *name,
 }
 
 /* Submit-side end of an operation: tag it, add the linked timeout, park
- * until the completion; the result. */
-static long op_end(struct io_op *op, struct io_uring_sqe *sqe,
-		   enum rt_io_op type)
+ * until the completion(s); the raw result (see op_end). */
+static long op_park(struct io_op *op, struct io_uring_sqe *sqe,
+		    enum rt_io_op type)
 {
 	struct rt__io *io = op->io;
 
@@ -659,9 +724,18 @@ static long op_end(struct io_op *op, struct io_uring_sqe *sqe,
 	}
 	rt__park(wait_unlock, &op->wt);
 	/* Maybe on another worker now: op->io is not ours any more. */
-	if (op->deadline != RT_FOREVER && op->wt.res == -ECANCELED)
-		return -ETIMEDOUT;
 	return op->wt.res;
+}
+
+/* op_park, with a request that the deadline cancelled said -ETIMEDOUT. */
+static long op_end(struct io_op *op, struct io_uring_sqe *sqe,
+		   enum rt_io_op type)
+{
+	long r = op_park(op, sqe, type);
+
+	if (op->deadline != RT_FOREVER && r == -ECANCELED)
+		return -ETIMEDOUT;
+	return r;
 }
 
 int rt_io_available(void)
@@ -794,6 +868,61 @@ ssize_t rt_sendmsg_until(int fd, const struct msghdr *msg, int flags,
 ssize_t rt_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	return rt_sendmsg_until(fd, msg, flags, RT_FOREVER);
+}
+
+ssize_t rt_sendmsg_recv_until(int fd, const struct msghdr *msg, int sflags,
+			      void *buf, size_t len, int rflags,
+			      ssize_t *sent, int64_t deadline)
+{
+	struct io_op op;
+	struct io_uring_sqe *snd, *rcv;
+	size_t want = 0;
+	long r;
+
+	op.deadline = deadline;
+	if (!op_room(&op, "rt_sendmsg_recv", deadline != RT_FOREVER ? 3 : 2)) {
+		*sent = op.wt.res;
+		return op.wt.res;
+	}
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		want += msg->msg_iov[i].iov_len;
+	snd = io_uring_get_sqe(&op.io->ring);
+	/* MSG_WAITALL: the ring retries a short send itself, and one that
+	 * still ends short breaks the link (the receive is cancelled). */
+	io_uring_prep_sendmsg(snd, fd, msg, (unsigned)sflags | MSG_WAITALL);
+	snd->flags |= IOSQE_IO_LINK;
+	snd->user_data = (uint64_t)(uintptr_t)&op.wt | TAG_PART;
+	io_count(op.io, RT_IO_SENDMSG);
+	/* Without a deadline nothing else cancels the receive, so the send's
+	 * CQE can be skipped when it succeeds: one CQE per round trip, and
+	 * the wait for it is not ended early by the send's. */
+	op.wt.seen = 0;
+	op.wt.res2 = (int32_t)want;
+	if (deadline == RT_FOREVER &&
+	    (op.io->st.features & IORING_FEAT_CQE_SKIP)) {
+		snd->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		snd->user_data = (uint64_t)(uintptr_t)&op.wt | TAG_PART_SKIP;
+		op.wt.pair = PAIR_SKIP;
+		op.io->inflight--;      /* no CQE to wait for, normally */
+	} else {
+		op.wt.pair = PAIR_BOTH;
+	}
+	rcv = io_uring_get_sqe(&op.io->ring);
+	io_uring_prep_recv(rcv, fd, buf, len, rflags);
+	r = op_park(&op, rcv, RT_IO_RECV);
+	*sent = op.wt.res2;
+	if (op.wt.res2 < 0 || (size_t)op.wt.res2 != want)
+		return -ECANCELED;      /* the send said why */
+	if (deadline != RT_FOREVER && r == -ECANCELED)
+		return -ETIMEDOUT;
+	return r;
+}
+
+ssize_t rt_sendmsg_recv(int fd, const struct msghdr *msg, int sflags,
+			void *buf, size_t len, int rflags, ssize_t *sent)
+{
+	return rt_sendmsg_recv_until(fd, msg, sflags, buf, len, rflags, sent,
+				     RT_FOREVER);
 }
 
 ssize_t rt_read_until(int fd, void *buf, size_t len, int64_t off,

@@ -519,6 +519,21 @@ ssize_t rt_send_until(int fd, const void *buf, size_t len, int flags,
 ssize_t rt_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t rt_sendmsg_until(int fd, const struct msghdr *msg, int flags,
 			 int64_t deadline);
+/*
+ * A request and its reply in one round trip on the ring: sendmsg(msg)
+ * and, linked after it, recv(buf, len) — one park, one submission, for
+ * protocols that send a command and wait for the answer. Returns what
+ * the receive returns; *sent gets what the send returned. When the send
+ * fails or ends short (the ring retries short sends, MSG_WAITALL), the
+ * receive is not made and the call returns -ECANCELED: *sent says how
+ * far the send got. The deadline covers the receive (a send blocks only
+ * when the peer stops reading).
+ */
+ssize_t rt_sendmsg_recv(int fd, const struct msghdr *msg, int sflags,
+			void *buf, size_t len, int rflags, ssize_t *sent);
+ssize_t rt_sendmsg_recv_until(int fd, const struct msghdr *msg, int sflags,
+			      void *buf, size_t len, int rflags,
+			      ssize_t *sent, int64_t deadline);
 /* pread/pwrite at `off`; off -1: at (and moving) the file position. */
 ssize_t rt_read(int fd, void *buf, size_t len, int64_t off);
 ssize_t rt_read_until(int fd, void *buf, size_t len, int64_t off,

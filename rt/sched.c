@@ -629,7 +629,11 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 		if (atomic_load_explicit(&sched.done, memory_order_acquire))
 			return NULL;
 		rt__timers_run(w, false);       /* timer.c */
-		rt__io_poll(w);                 /* io.c: submit, reap */
+		/* io.c: reap; submit now only with other work to run first
+		 * (else the idle wait submits and sleeps in one enter). */
+		rt__io_poll(w, !runq_empty(w) ||
+			    atomic_load_explicit(&sched.gq_len,
+						 memory_order_relaxed));
 		t = next_local(w);
 		if (t)
 			goto found;
@@ -652,8 +656,8 @@ static struct rt_task *find_runnable(struct rt_worker *w)
 				   (rt__io_busy(w) ? IO_SPIN_NS : SPIN_NS);
 			for (i = 0;; i++) {
 				t = steal_round(w);
-				if (!t && rt__io_due(w))
-					rt__io_poll(w);
+				if (!t && rt__io_ready(w))
+					rt__io_poll(w, false);
 				if (!t)
 					t = next_local(w);
 				if (t)
