@@ -179,6 +179,7 @@ compare:
 	@scripts/deps.sh bench test || echo "make compare: going on without them: what needs them is reported as skipped" >&2
 	@$(MAKE) --no-print-directory driver
 	@if command -v go >/dev/null 2>&1; then \
+	  if [ -z "$$HOME$$GOCACHE$$XDG_CACHE_HOME" ]; then export GOCACHE=$(abspath $(BUILD))/gocache; fi; \
 	  echo "(cd bench/email/go && go build -o $(abspath $(BUILD))/bin/email-go .)"; \
 	  cd bench/email/go && go build -o $(abspath $(BUILD))/bin/email-go .; \
 	else echo "make compare: no go: the go model is reported as skipped" >&2; fi

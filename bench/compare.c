@@ -71,10 +71,11 @@
 #include "syscalls/sys.h"
 
 /* The default N: the whole default run (7 models, 4 settings each, with
- * the syscall runs) takes about three minutes on this project's 2-core
- * machine; --quick about 30 s. See report.md for the measured time. */
+ * the syscall runs; 98 runs) took 2 min 21 s on this project's 2-core
+ * machine with postfix's smtp-sink, --quick 26 s; report.md records the
+ * time of each comparison. */
 #define DEFAULT_EMAILS 5000
-#define QUICK_EMAILS 1000
+#define QUICK_EMAILS 600
 #define MAX_EMAILS 1000000000ull
 #define MAX_CONCS 8
 #define MAX_RUNS 100
@@ -109,7 +110,7 @@ static const char usage[] =
 "is shown as skipped, with the reason.\n"
 "\n"
 "Flags:\n"
-"  --emails N         emails per run (default 5000; --quick: 1000).\n"
+"  --emails N         emails per run (default 5000; --quick: 600).\n"
 "  --quick            a short run (about 30 s on 2 cores).\n"
 "  --models LIST      comma-separated models (default: all).\n"
 "  --concurrency LIST comma-separated sessions at once (default: the CPU\n"
@@ -2112,14 +2113,22 @@ static int write_report(const struct machine *mc, int argc, char **argv,
 		"- **syscalls/email (perf)**: `perf stat -e %s` (every thread "
 		"and child) on a %llu-email run, minus a 1-email run at "
 		"concurrency 1 (the process's start-up), over the %llu emails "
-		"in between.%s\n"
+		"in between. Per-session costs (a thread, and with --reuse "
+		"the connect, EHLO and QUIT) are spread over that run's "
+		"emails per session, min(C, %llu) sessions — fewer emails per "
+		"session than the timed run's at high concurrency, so they "
+		"weigh more here.%s\n"
 		"- **syscalls/email (strace)**: `strace -f -c` on the same "
 		"smaller run, the same subtraction. strace stops the program "
 		"at every syscall, so replies are already waiting when it "
 		"reads and it counts fewer than happen at full speed; a run "
-		"that strace slowed past its time limit says `timeout`.%s\n",
+		"that strace slowed past its time limit (20 times the timed "
+		"run's pace, at least 15 s) says `timeout` — python-threads "
+		"at high concurrency, whose GIL hand-offs turn into futex "
+		"storms under ptrace.%s\n",
 		SYSCALL_EVENT, (unsigned long long)opts.syscall_emails,
 		(unsigned long long)opts.syscall_emails - 1,
+		(unsigned long long)opts.syscall_emails,
 		have_perf ? "" : " **Not measured here**: ",
 		have_strace ? "" : " **Not measured here**: ");
 	if (!have_perf)
