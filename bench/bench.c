@@ -329,8 +329,11 @@ static void full_name(char *buf, size_t len, const char *name, int cpus)
 		snprintf(buf, len, "%s", name);
 }
 
-static int def_cpus(const struct bench_def *d, int usable)
+static int def_cpus(const struct bench_def *d, int usable,
+		    const struct bench_opts *opts)
 {
+	if (d->cpus == BENCH_CPUS_WORKERS && opts->workers > 0)
+		return opts->workers;
 	return d->cpus > 0 ? d->cpus : usable;
 }
 
@@ -388,7 +391,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 		int len;
 
 		full_name(name, sizeof(name), defs[i]->name,
-			  def_cpus(defs[i], usable));
+			  def_cpus(defs[i], usable, opts));
 		len = (int)strlen(name);
 		if (len > width)
 			width = len;
@@ -396,7 +399,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_def *d = defs[i];
-		int cpus = def_cpus(d, usable);
+		int cpus = def_cpus(d, usable, opts);
 
 		full_name(name, sizeof(name), d->name, cpus);
 		for (unsigned run = 0; run < opts->count; run++) {
