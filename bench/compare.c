@@ -2293,8 +2293,6 @@ static int compare_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	/* A server that dies mid-run must not take us with it. */
-	signal(SIGPIPE, SIG_IGN);
 
 	r = choose_server(server_flag);
 	if (r)

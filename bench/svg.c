@@ -86,20 +86,37 @@ static void put_number(FILE *f, double v)
 		fprintf(f, "%.3g", v);
 }
 
-static void put_legend(FILE *f, const struct bench_svg_chart *c)
+/* A legend entry's width: the swatch, the text (about 6.5 px per
+ * character at 11 px) and a gap. */
+static int legend_width(const char *label)
 {
-	int x = LEFT;
+	return 16 + (int)(strlen(label) * 13 / 2) + 18;
+}
+
+/* The legend, wrapped to the chart's width; returns its rows. */
+static int put_legend(FILE *f, const struct bench_svg_chart *c)
+{
+	int x = LEFT, y = TOP, rows = 1;
 
 	for (size_t s = 0; s < c->n_series; s++) {
-		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" "
-			"fill=\"%s\"/>\n", x, TOP + 4,
-			palette[s % N_PALETTE]);
-		fprintf(f, "<text x=\"%d\" y=\"%d\">", x + 16, TOP + 14);
-		put_text(f, c->series[s]);
-		fputs("</text>\n", f);
-		/* About 6.5 px per character at 11 px. */
-		x += 16 + (int)(strlen(c->series[s]) * 13 / 2) + 18;
+		int w = legend_width(c->series[s]);
+
+		if (x > LEFT && x + w > WIDTH - 10) {
+			x = LEFT;
+			y += LEGEND_H;
+			rows++;
+		}
+		if (f) {
+			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" "
+				"height=\"12\" fill=\"%s\"/>\n", x, y + 4,
+				palette[s % N_PALETTE]);
+			fprintf(f, "<text x=\"%d\" y=\"%d\">", x + 16, y + 14);
+			put_text(f, c->series[s]);
+			fputs("</text>\n", f);
+		}
+		x += w;
 	}
+	return rows;
 }
 
 static void put_axis(FILE *f, double step, int ticks, double scale,
@@ -189,7 +206,7 @@ int bench_svg_bar_chart(FILE *f, const struct bench_svg_chart *c)
 	scale = (WIDTH - LEFT - RIGHT) / (ticks * step);
 
 	group_h = (int)c->n_series * (BAR_H + BAR_GAP) - BAR_GAP;
-	plot_top = TOP + LEGEND_H + 8;
+	plot_top = TOP + put_legend(NULL, c) * LEGEND_H + 8;
 	plot_bottom = plot_top + (int)c->n_groups * (group_h + GROUP_GAP);
 	height = plot_bottom + AXIS_H;
 
