@@ -2052,6 +2052,65 @@ static void write_syscall_notes(FILE *f)
 	fputc('\n', f);
 }
 
+static const struct config *find_config(const char *model, unsigned conc,
+					bool reuse)
+{
+	for (size_t i = 0; i < n_configs; i++)
+		if (strcmp(configs[i].m->name, model) == 0 &&
+		    configs[i].conc == conc && configs[i].reuse == reuse)
+			return &configs[i];
+	return NULL;
+}
+
+/* Issue 5's targets for the rt model: client CPU per email at most 0.6
+ * times the Go peer's, with and without reuse; at most 1 syscall per
+ * email (perf's count, which sees every io_uring_enter). */
+static void write_targets(FILE *f)
+{
+	const struct model *rt = find_model("rt", 2);
+
+	fprintf(f, "## Targets for the rt model\n\n"
+		"CPU per email at most 0.6 x the Go peer's; at most 1 syscall "
+		"per email.\n\n");
+	if (!rt->selected || !rt->available) {
+		fprintf(f, "Not evaluated: the rt model did not run (%s).\n\n",
+			rt->selected ? rt->why : "not in --models");
+		return;
+	}
+	fprintf(f, "| conc | reuse | rt CPU µs/email | go CPU µs/email | "
+		"rt/go | syscalls/email (perf) | met |\n"
+		"|--:|---|--:|--:|--:|--:|---|\n");
+	for (size_t i = 0; i < n_configs; i++) {
+		const struct config *c = &configs[i], *go;
+		double ratio;
+		bool cpu_ok, sys_ok;
+
+		if (c->m != rt)
+			continue;
+		go = find_config("go", c->conc, c->reuse);
+		ratio = go && known(go->cpu_us) && known(c->cpu_us) ?
+			c->cpu_us / go->cpu_us : nan_value();
+		cpu_ok = known(ratio) && ratio <= 0.6;
+		sys_ok = known(c->perf_pe) && c->perf_pe <= 1.0;
+		fprintf(f, "| %u | %s | %.1f | ", c->conc,
+			c->reuse ? "yes" : "no", c->cpu_us);
+		if (go && known(go->cpu_us))
+			fprintf(f, "%.1f | %.2f | ", go->cpu_us, ratio);
+		else
+			fprintf(f, "- | - | ");
+		if (known(c->perf_pe))
+			fprintf(f, "%.2f | ", c->perf_pe);
+		else
+			fprintf(f, "- | ");
+		fprintf(f, "%s |\n", c->failed ? "**FAIL**" :
+			cpu_ok && sys_ok ? "yes" :
+			!known(ratio) || !known(c->perf_pe) ? "not measured" :
+			cpu_ok ? "CPU yes, syscalls no" :
+			sys_ok ? "syscalls yes, CPU no" : "no");
+	}
+	fputc('\n', f);
+}
+
 static int write_report(const struct machine *mc, int argc, char **argv,
 			int64_t total_ns)
 {
@@ -2157,6 +2216,7 @@ static int write_report(const struct machine *mc, int argc, char **argv,
 		"![emails per second](emails-per-second.svg)\n\n"
 		"![CPU per email](cpu-per-email.svg)\n\n"
 		"![syscalls per email](syscalls-per-email.svg)\n\n");
+	write_targets(f);
 	write_threads_notes(f);
 	write_syscall_notes(f);
 	fprintf(f, "Raw results: results.txt (Go's benchmark format; "
