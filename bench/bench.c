@@ -355,6 +355,8 @@ static void print_header(const struct bench_opts *opts)
 	 * keeps it as part of the configuration. */
 	bench_format_benchtime(&opts->time, bt, sizeof(bt));
 	printf("benchtime: %s\n", bt);
+	if (opts->plan)
+		printf("plan: %s\n", opts->plan);
 	fflush(stdout);
 }
 

@@ -160,6 +160,7 @@ struct bench_opts {
 	unsigned count;          /* runs of each benchmark, default 1 */
 	const char *pkg;         /* for the `pkg:` header line */
 	int workers;             /* for BENCH_CPUS_WORKERS; 0: usable CPUs */
+	const char *plan;        /* the placement plan, for a `plan:` line */
 	bool progress;           /* progress lines on stderr */
 };
 

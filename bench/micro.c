@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "numa/topo.h"
 #include "syscalls/sys.h"
 
 static const struct bench_def *const suites[] = {
@@ -33,7 +34,7 @@ static const struct bench_def *const suites[] = {
 
 static const char usage[] =
 "usage: threadlab micro [--filter REGEX] [--count N] [--benchtime D]\n"
-"                       [--workers N] [--list]\n"
+"                       [--workers N] [--placement P] [--list]\n"
 "\n"
 "Run the kernel-thread micro-benchmarks and print one line per run in\n"
 "Go's benchmark format, so that results from C and Go sit in one\n"
@@ -61,6 +62,9 @@ static const char usage[] =
 "  --workers N      run the rt/ benchmarks that use every CPU on N workers,\n"
 "                   and the Go peer with GOMAXPROCS 1 and N (default: the\n"
 "                   CPUs the process may use). Their -N suffix is N.\n"
+"  --placement P    where the rt/ workers run: compact, spread or node=N\n"
+"                   (numa/'s plan; default THREADLAB_PLACEMENT, else\n"
+"                   compact). The plan used is printed as a `plan:` line.\n"
 "  --list           print the names of the C benchmarks that --filter\n"
 "                   selects, and exit.\n"
 "  -h, --help       print this help.\n"
@@ -124,6 +128,40 @@ static size_t select_benchmarks(const regex_t *re,
 	return n;
 }
 
+/* The placement plan the rt/ benchmarks will follow, in one line:
+ * "compact: w0 cpu0 node0, w1 cpu1 node0" (or the error in buf). */
+static int describe_plan(const char *placement, int workers, char *buf,
+			 size_t len)
+{
+	struct topo *t = calloc(1, sizeof(*t));
+	struct topo_plan plan = { 0 };
+	struct topo_policy pol;
+	char err[256];
+	size_t off;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	r = topo_discover(t, err, sizeof(err));
+	if (r == 0)
+		r = topo_policy_select(&pol, placement, err, sizeof(err));
+	if (r == 0)
+		r = topo_plan_make(&plan, t, workers, &pol, err, sizeof(err));
+	free(t);
+	if (r < 0) {
+		snprintf(buf, len, "%s", err);
+		return r;
+	}
+	topo_policy_format(&pol, buf, len);
+	off = strlen(buf);
+	for (int i = 0; i < plan.nworkers && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s w%d cpu%d node%d",
+					i ? "," : ":", i, plan.worker[i].cpu,
+					plan.worker[i].node);
+	topo_plan_free(&plan);
+	return 0;
+}
+
 /* The Go peer, given every C benchmark's name; returns 1 if go test
  * failed. With nothing selected anywhere, warns as `go test` does. */
 static int run_go(const regex_t *re, const struct bench_opts *opts,
@@ -150,12 +188,13 @@ static int run_go(const regex_t *re, const struct bench_opts *opts,
 static int micro_main(int argc, char **argv)
 {
 	enum { OPT_FILTER = 256, OPT_COUNT, OPT_BENCHTIME, OPT_WORKERS,
-	       OPT_LIST };
+	       OPT_PLACEMENT, OPT_LIST };
 	static const struct option longopts[] = {
 		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "benchtime", required_argument, NULL, OPT_BENCHTIME },
 		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "placement", required_argument, NULL, OPT_PLACEMENT },
 		{ "list", no_argument, NULL, OPT_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -166,7 +205,8 @@ static int micro_main(int argc, char **argv)
 		.pkg = "threadlab/micro",
 	};
 	static const struct bench_def *selected[MAX_BENCHMARKS];
-	const char *filter = ".";
+	const char *filter = ".", *placement = NULL;
+	static char plan[1024];
 	bool list = false;
 	regex_t re;
 	size_t n;
@@ -201,6 +241,9 @@ static int micro_main(int argc, char **argv)
 			opts.workers = (int)w;
 			break;
 		}
+		case OPT_PLACEMENT:
+			placement = optarg;
+			break;
 		case OPT_LIST:
 			list = true;
 			break;
@@ -215,6 +258,15 @@ static int micro_main(int argc, char **argv)
 		return bench_usage_error("micro",
 			"unexpected argument '%s' (benchmarks are chosen with --filter)",
 			argv[optind]);
+
+	/* The rt/ benchmarks read the policy from the environment (their
+	 * rt_config leaves it NULL), so one setting reaches every run. */
+	r = describe_plan(placement, opts.workers, plan, sizeof(plan));
+	if (r < 0)
+		return bench_usage_error("micro", "%s", plan);
+	if (placement)
+		setenv("THREADLAB_PLACEMENT", placement, 1);
+	opts.plan = plan;
 
 	r = regcomp(&re, filter, REG_EXTENDED | REG_NOSUB);
 	if (r != 0) {
