@@ -450,6 +450,16 @@ static void test_micro_workers_and_go(void **state)
 	if (!have_go)
 		assert_non_null(strstr(R.err, "model=go skipped"));
 
+	/* The placement policy reaches the rt/ runs; the plan is a header. */
+	run_driver("micro", "--filter", "^BenchmarkSpawn/model=rt/stack=segmented$",
+		   "--benchtime", "10x", "--workers", "2", "--placement",
+		   "spread", NULL);
+	if (R.status != 0)
+		fail_msg("exit %d, stderr:\n%s", R.status, R.err);
+	assert_true(has_line(R.out, "^plan: spread: w0 cpu[0-9]+ node[0-9]+, w1 cpu[0-9]+ node[0-9]+$"));
+	run_driver("micro", "--placement", "sideways", NULL);
+	expect_usage_error("sideways");
+
 	run_driver("micro", "--workers", "0", NULL);
 	expect_usage_error("--workers");
 	run_driver("micro", "--workers", "many", NULL);
