@@ -80,10 +80,11 @@
 #include "bench/svg.h"
 #include "syscalls/sys.h"
 
-/* The default N: the whole default run (7 models, 4 settings each, with
- * the syscall runs; 98 runs) took 2 min 21 s on this project's 2-core
- * machine with postfix's smtp-sink, --quick 26 s; report.md records the
- * time of each comparison. */
+/* The default N and runs: the whole default run (7 models, 4 settings
+ * each, 3 timed runs and 2 syscall runs per setting, 2 start-up runs per
+ * model: 154 runs) took 3 min 5 s as `make compare` on this project's
+ * 2-core machine with postfix's smtp-sink; --quick (98 runs) 26 s.
+ * report.md records the time of each comparison. */
 #define DEFAULT_EMAILS 5000
 #define DEFAULT_RUNS 3
 #define QUICK_EMAILS 600
@@ -1529,7 +1530,8 @@ static double strace_per_email(struct config *c, const struct sc_table *run,
 				b = base->e[j].calls;
 		all[n] = run->e[i];
 		all[n].calls = (run->e[i].calls - b) / emails;
-		if (all[n].calls <= 0)
+		/* Less than one call in 200 emails: not worth a column. */
+		if (all[n].calls < 0.005)
 			continue;
 		total += all[n].calls;
 		n++;
@@ -2048,8 +2050,9 @@ static void write_threads_notes(FILE *f)
 		if (!m->selected)
 			continue;
 		for (size_t i = 0; i < n_configs; i++)
+			/* >=: of equal counts, the highest concurrency's */
 			if (configs[i].m == m && known(configs[i].threads) &&
-			    configs[i].threads > most) {
+			    configs[i].threads >= most) {
 				most = configs[i].threads;
 				at = configs[i].conc;
 			}
