@@ -1,13 +1,13 @@
 // The Go peer of `threadlab send`: deliver N emails to an SMTP server over
 // C concurrent sessions, one goroutine per session, and print the result
-// in the same form as the C models (bench/email/smtp.c):
+// in the same form as `threadlab send` (bench/email/send.c):
 //
 //	go run . --emails 5000 --concurrency 200 [--reuse] [--server HOST:PORT] [--size BYTES]
 //
 // Settings come first as `key: value` lines, then one line in Go's
 // benchmark format:
 //
-//	BenchmarkEmail/model=go/conc=200/reuse=false-2 	    5000	  123456 ns/op	  8100 emails/s	  140.5 cpu-us/email
+//	BenchmarkEmail/model=go/conc=200/reuse=false-2	    5000	    442600 ns/op	      2259 emails/s	       167.5 cpu-us/email
 //
 // ns/op is wall time per email, emails/s its inverse, cpu-us/email this
 // process's user+sys CPU time (getrusage) per email, both over the sending

@@ -1,8 +1,8 @@
 <?php
 /*
  * The PHP peers of `threadlab send`: deliver N emails to an SMTP server over
- * C concurrent sessions, and print the result as the C models
- * (bench/email/smtp.c) and the Go and Python peers do.
+ * C concurrent sessions, and print the result as `threadlab send`
+ * (bench/email/send.c) and the Go and Python peers do.
  *
  *   php bench/email/php/send.php --model php-fibers --emails 5000 \
  *       --concurrency 200 [--reuse] [--server HOST:PORT] [--size BYTES]
@@ -18,7 +18,7 @@
  *               them), the sessions dealt out among them round-robin, each
  *               process running its sessions concurrently on fibers, as
  *               php-fibers does. Each process is one OS thread; the parent
- *               only forks, collects results through a pipe and waits.
+ *               only forks, collects results through socket pairs and waits.
  *
  * Output: settings as `key: value` lines, then one line in Go's benchmark
  * format; ns/op is wall time per email, emails/s its inverse, cpu-us/email

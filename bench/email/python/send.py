@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The Python peers of `threadlab send`: deliver N emails to an SMTP server
-over C concurrent sessions, and print the result as the C models do
-(bench/email/smtp.c) and the Go peer (bench/email/go) do.
+over C concurrent sessions, and print the result as `threadlab send`
+(bench/email/send.c) and the Go and PHP peers do.
 
     /usr/bin/python3 bench/email/python/send.py --model python-asyncio \\
         --emails 5000 --concurrency 200 [--reuse] [--server HOST:PORT] [--size BYTES]
