@@ -58,6 +58,7 @@ struct bench_cmd {
 
 extern const struct bench_cmd bench_cmd_micro;
 extern const struct bench_cmd bench_cmd_topo;     /* topo_cmd.c */
+extern const struct bench_cmd bench_cmd_send;     /* email/send.c */
 
 /* Print a command's usage text (to stdout for --help, stderr on error). */
 void bench_cmd_usage(const struct bench_cmd *cmd, FILE *to);

@@ -4,12 +4,17 @@
 #
 # As root, missing packages are installed with apt-get. Otherwise the script
 # stops with the exact `apt-get install` line to run, and exits 1.
+#
+# A package whose install would ask a question (postfix: what kind of mail
+# server?) gets its answer from a `preseed` line of packages.txt, given to
+# debconf-set-selections before apt-get runs, so the install needs no
+# terminal and configures (and starts) nothing it was not asked to.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 list="$here/packages.txt"
 
 if [ $# -eq 0 ]; then
-	echo "usage: $0 GROUP... (groups: $(awk '!/^#/ && NF {print $1}' "$list" | sort -u | tr '\n' ' '))" >&2
+	echo "usage: $0 GROUP... (groups: $(awk '!/^#/ && NF && $1 != "preseed" {print $1}' "$list" | sort -u | tr '\n' ' '))" >&2
 	exit 2
 fi
 
@@ -17,7 +22,7 @@ missing=()
 for group in "$@"; do
 	found=0
 	while read -r g pkg proof; do
-		[ "$g" = "$group" ] || continue
+		[ "$g" != preseed ] && [ "$g" = "$group" ] || continue
 		found=1
 		# A file that proves the package is enough; dpkg is asked otherwise.
 		if [ -n "${proof:-}" ] && [ -e "$proof" ]; then continue; fi
@@ -41,6 +46,11 @@ fi
 
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The debconf answers of the packages about to be installed.
+while read -r g pkg answer; do
+	[ "$g" = preseed ] || continue
+	case " ${missing[*]} " in *" $pkg "*) echo "$pkg $answer" | debconf-set-selections ;; esac
+done < <(grep -v '^#' "$list" | awk 'NF')
 # A fresh machine has no package lists; update once, then install.
 if ! apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; then
 	apt-get update -q >/dev/null

@@ -340,6 +340,41 @@ static void test_unpark_from_outside(void **state)
 	assert_int_equal(atomic_load(&counter), 1);
 }
 
+/* rt_go from a thread that is not a worker: onto the global queue, and
+ * a sleeping worker is woken for it. */
+static _Atomic int go_ready;
+
+static void *outside_spawner(void *arg)
+{
+	while (!atomic_load(&go_ready))
+		sys_sched_yield();
+	for (int i = 0; i < 1000; i++)
+		if (rt_go(count_one, NULL) < 0)
+			return (void *)1;
+	return NULL;
+}
+
+static void outside_go_main(void *arg)
+{
+	atomic_store(&go_ready, 1);
+	RTT_CHECK(wait_count(&counter, 1000));
+}
+
+static void test_go_from_outside(void **state)
+{
+	struct rt_config cfg = rtt_config(state, 0);
+	struct sys_thread th = { 0 };
+	void *ret = (void *)-1;
+
+	atomic_store(&counter, 0);
+	atomic_store(&go_ready, 0);
+	assert_int_equal(sys_thread_spawn(&th, NULL, outside_spawner, NULL), 0);
+	rtt_run(&cfg, outside_go_main, NULL);
+	assert_int_equal(sys_thread_join(&th, &ret), 0);
+	assert_null(ret);
+	assert_int_equal(atomic_load(&counter), 1000);
+}
+
 /* rt_main returns while tasks are parked and runnable: they are
  * abandoned and their memory (grown segments too) freed. Many runs. */
 static void deep_parker(void *arg)
@@ -553,6 +588,7 @@ int main(void)
 		RT_TEST(test_park_unpark),
 		RT_TEST(test_park_refused),
 		RT_TEST(test_unpark_from_outside),
+		RT_TEST(test_go_from_outside),
 		RT_TEST(test_main_returns_abandons),
 		RT_TEST(test_config_env),
 		RT_TEST(test_stats_print),

@@ -50,8 +50,15 @@ import (
 type settings struct {
 	emails, concurrency, size int
 	reuse                     bool
-	server                    string
+	server                    string // as given, for the output
+	addr                      string // what to dial: a numeric address
 }
+
+// The ranges `threadlab send` accepts (bench/email/send.c).
+const (
+	maxEmails      = 1000000000
+	maxConcurrency = 65536
+)
 
 var (
 	accepted atomic.Int64
@@ -75,7 +82,7 @@ func session(s *settings, wire []byte, count int) {
 	for i := 0; i < count; i++ {
 		if c == nil {
 			var err error
-			if c, err = dial(s.server); err != nil {
+			if c, err = dial(s.addr); err != nil {
 				fail(err)
 				continue
 			}
@@ -122,21 +129,37 @@ func parseFlags() *settings {
 	if fs.NArg() > 0 {
 		usageError("unexpected argument %q", fs.Arg(0))
 	}
-	if s.emails < 1 {
-		usageError("--emails must be at least 1")
+	if s.emails < 1 || s.emails > maxEmails {
+		usageError("--emails must be from 1 to %d", maxEmails)
 	}
-	if s.concurrency < 1 {
-		usageError("--concurrency must be at least 1")
+	if s.concurrency < 1 || s.concurrency > maxConcurrency {
+		usageError("--concurrency must be from 1 to %d", maxConcurrency)
 	}
 	if s.size < minSize || s.size > maxSize {
-		usageError("--size must be between %d and %d", minSize, maxSize)
+		usageError("--size must be from %d to %d", minSize, maxSize)
 	}
-	if _, port, err := net.SplitHostPort(s.server); err != nil || port == "" {
-		usageError("--server %q: want HOST:PORT", s.server)
-	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		usageError("--server %q: bad port", s.server)
-	}
+	s.addr = parseServer(s.server)
 	return s
+}
+
+// parseServer takes HOST:PORT as threadlab send does: a numeric IPv4
+// address, [IPv6] or localhost (127.0.0.1), and a port from 1 to 65535;
+// so no model spends time on name lookups.
+func parseServer(server string) string {
+	host, port, err := net.SplitHostPort(server)
+	if err != nil {
+		usageError("--server %q: want HOST:PORT", server)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		usageError("--server %q: want a port from 1 to 65535", server)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if net.ParseIP(host) == nil {
+		usageError("--server %q: want a numeric IPv4 address, [IPv6] or localhost", server)
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func cpuNs() int64 {

@@ -3,7 +3,7 @@
 // less than another.
 //
 // The message (headers and body, before dot-stuffing) is exactly --size
-// bytes of CRLF lines:
+// bytes (at least 2, as for threadlab send) of CRLF lines:
 //
 //	From: <sender@threadlab.test>
 //	To: <sink@threadlab.test>
@@ -11,6 +11,7 @@
 //	(empty line)
 //	body lines k = 0, 1, 2, ...
 //
+// The headers are left out when the size cannot hold them and a CRLF.
 // Body line k is 76 characters (line 0: 1 character) and CRLF, the last
 // one cut short so the total comes out exact; when cutting would leave a
 // single byte (no room for a CRLF), the line before gives up one character.
@@ -30,7 +31,7 @@ const (
 		"To: <" + envelopeTo + ">\r\n" +
 		"Subject: threadlab email benchmark\r\n" +
 		"\r\n"
-	minSize = 128
+	minSize = 2
 	maxSize = 64 << 20
 )
 
@@ -48,8 +49,10 @@ func dots(k int) int {
 // <= maxSize), before dot-stuffing.
 func buildMessage(size int) []byte {
 	msg := make([]byte, 0, size)
-	msg = append(msg, messageHead...)
-	rem := size - len(messageHead)
+	if size >= len(messageHead)+2 {
+		msg = append(msg, messageHead...)
+	}
+	rem := size - len(msg)
 	for k := 0; rem > 0; k++ {
 		want := 78
 		if k == 0 {

@@ -44,8 +44,11 @@ const MESSAGE_HEAD = "From: <" . ENVELOPE_FROM . ">\r\n" .
 	"To: <" . ENVELOPE_TO . ">\r\n" .
 	"Subject: threadlab email benchmark\r\n" .
 	"\r\n";
-const MIN_SIZE = 128;
+const MIN_SIZE = 2;
 const MAX_SIZE = 64 << 20;
+/* The ranges `threadlab send` accepts (bench/email/send.c). */
+const MAX_EMAILS = 1000000000;
+const MAX_CONCURRENCY = 65536;
 /* How long one message (or one connection set-up) may take before the
  * server counts as stalled and the message as not accepted. */
 const MESSAGE_TIMEOUT_NS = 30 * 1000000000;
@@ -72,17 +75,18 @@ function dots(int $k): int
 }
 
 /*
- * The message of exactly $size bytes, before dot-stuffing: the headers,
- * then body line k of 76 characters (line 0: 1) and CRLF, the last cut
- * short to make the size exact, never leaving a single byte (the line
- * before gives one up). Character i of line k is '.' when i < dots(k),
- * else 'a' + (k+i) % 26: line 0 is a lone ".", other lines start with "."
- * or "..", so dot-stuffing matters.
+ * The message of exactly $size bytes (>= 2), before dot-stuffing: the
+ * headers (left out when the size cannot hold them and a CRLF), then body
+ * line k of 76 characters (line 0: 1) and CRLF, the last cut short to make
+ * the size exact, never leaving a single byte (the line before gives one
+ * up). Character i of line k is '.' when i < dots(k), else 'a' + (k+i) %
+ * 26: line 0 is a lone ".", other lines start with "." or "..", so
+ * dot-stuffing matters.
  */
 function build_message(int $size): string
 {
-	$out = MESSAGE_HEAD;
-	$rem = $size - strlen(MESSAGE_HEAD);
+	$out = $size >= strlen(MESSAGE_HEAD) + 2 ? MESSAGE_HEAD : '';
+	$rem = $size - strlen($out);
 	for ($k = 0; $rem > 0; $k++) {
 		$n = min($k === 0 ? 3 : 78, $rem);
 		if ($rem - $n === 1)
@@ -310,7 +314,7 @@ function session(array $o, string $wire, int $count, Tally $t): void
 	$c = null;
 	for ($i = 0; $i < $count; $i++) {
 		try {
-			$c ??= new Conn($o['server']);
+			$c ??= new Conn($o['addr']);
 			$c->send($wire);
 		} catch (SmtpError $e) {
 			$t->fail($e->getMessage());
@@ -437,19 +441,33 @@ function parse_flags(array $argv): array
 	if ($o['model'] === null || !isset(MODELS[$o['model']]))
 		usage_error('--model must be php-fibers or php-fork');
 	$o['model'] = MODELS[$o['model']];
-	foreach (['emails', 'concurrency', 'size'] as $k) {
+	foreach (['emails' => [1, MAX_EMAILS], 'concurrency' => [1, MAX_CONCURRENCY],
+		  'size' => [MIN_SIZE, MAX_SIZE]] as $k => [$lo, $hi]) {
 		if ($o[$k] === null)
 			usage_error("--$k is required");
-		if (!preg_match('/^[0-9]{1,10}$/', $o[$k]) || (int)$o[$k] < 1)
-			usage_error("--$k wants an integer >= 1, got '{$o[$k]}'");
+		if (!preg_match('/^[0-9]{1,10}$/', $o[$k]) || (int)$o[$k] < $lo || (int)$o[$k] > $hi)
+			usage_error("--$k wants a whole number from $lo to $hi, got '{$o[$k]}'");
 		$o[$k] = (int)$o[$k];
 	}
-	if ($o['size'] < MIN_SIZE || $o['size'] > MAX_SIZE)
-		usage_error('--size must be between ' . MIN_SIZE . ' and ' . MAX_SIZE);
-	if (!preg_match('/^(\[[^\]]+\]|[^:\s]+):([0-9]{1,5})$/', $o['server'], $m) ||
-	    (int)$m[2] < 1 || (int)$m[2] > 65535)
-		usage_error("--server wants HOST:PORT, got '{$o['server']}'");
+	$o['addr'] = parse_server($o['server']);
 	return $o;
+}
+
+/* HOST:PORT as threadlab send takes it: a numeric IPv4 address, [IPv6] or
+ * localhost (127.0.0.1), and a port from 1 to 65535, so that no model
+ * spends time on name lookups. Returns what to connect to. */
+function parse_server(string $server): string
+{
+	$ok = preg_match('/^(?:\[([^\]]+)\]|([^:\[\]]+)):([0-9]{1,5})$/', $server, $m);
+	$host = $ok ? ($m[1] !== '' ? $m[1] : $m[2]) : '';
+	if ($host === 'localhost')
+		$host = '127.0.0.1';
+	$v6 = $ok && $m[1] !== '';
+	$flag = $v6 ? FILTER_FLAG_IPV6 : FILTER_FLAG_IPV4;
+	if (!$ok || filter_var($host, FILTER_VALIDATE_IP, $flag) === false ||
+	    (int)$m[3] < 1 || (int)$m[3] > 65535)
+		usage_error("--server wants HOST:PORT with a numeric IPv4 address, [IPv6] or localhost, and a port from 1 to 65535, got '$server'");
+	return ($v6 ? "[$host]" : $host) . ":{$m[3]}";
 }
 
 /* The CPUs this process may run on (its affinity mask, as Go's NumCPU

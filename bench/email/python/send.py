@@ -39,6 +39,8 @@ Debian's /usr/bin/python3.
 
 import argparse
 import asyncio
+import errno
+import ipaddress
 import os
 import resource
 import socket
@@ -53,8 +55,11 @@ MESSAGE_HEAD = ("From: <" + ENVELOPE_FROM + ">\r\n"
                 "To: <" + ENVELOPE_TO + ">\r\n"
                 "Subject: threadlab email benchmark\r\n"
                 "\r\n").encode()
-MIN_SIZE = 128
+MIN_SIZE = 2
 MAX_SIZE = 64 << 20
+# The ranges `threadlab send` accepts (bench/email/send.c).
+MAX_EMAILS = 1000000000
+MAX_CONCURRENCY = 65536
 # How long one message (or one connection set-up) may take before the
 # server counts as stalled and the message as not accepted.
 MESSAGE_TIMEOUT = 30.0
@@ -74,14 +79,15 @@ def dots(k):
 
 
 def build_message(size):
-    """The message of exactly `size` bytes, before dot-stuffing: the
-    headers, then body line k of 76 characters (line 0: 1) and CRLF, the
-    last cut short to make the size exact, never leaving a single byte
-    (the line before gives one up). Character i of line k is '.' when
-    i < dots(k), else 'a' + (k+i) % 26: line 0 is a lone ".", and other
-    lines start with "." or "..", so dot-stuffing matters."""
-    out = bytearray(MESSAGE_HEAD)
-    rem = size - len(MESSAGE_HEAD)
+    """The message of exactly `size` bytes (>= 2), before dot-stuffing:
+    the headers (left out when the size cannot hold them and a CRLF), then
+    body line k of 76 characters (line 0: 1) and CRLF, the last cut short
+    to make the size exact, never leaving a single byte (the line before
+    gives one up). Character i of line k is '.' when i < dots(k), else
+    'a' + (k+i) % 26: line 0 is a lone ".", and other lines start with "."
+    or "..", so dot-stuffing matters."""
+    out = bytearray(MESSAGE_HEAD if size >= len(MESSAGE_HEAD) + 2 else b"")
+    rem = size - len(out)
     k = 0
     while rem > 0:
         n = min(3 if k == 0 else 78, rem)
@@ -107,6 +113,17 @@ class SMTPError(Exception):
     pass
 
 
+def describe(e):
+    """An error as the other peers word it: "Connection refused", not
+    "[Errno 111] Connect call failed ('127.0.0.1', 1)"."""
+    if isinstance(e, TimeoutError) or (
+            isinstance(e, OSError) and e.errno == errno.EAGAIN):
+        return "timed out"      # asyncio.timeout, or SO_RCVTIMEO/SO_SNDTIMEO
+    if isinstance(e, OSError) and e.errno:
+        return os.strerror(e.errno)
+    return str(e) or type(e).__name__
+
+
 def check_reply(line, what, want):
     """One reply line: True when it is the last of the reply, False when
     more follow ("250-"); SMTPError when it is malformed or not `want`."""
@@ -121,16 +138,36 @@ def check_reply(line, what, want):
 
 
 def parse_server(value):
+    """HOST:PORT as threadlab send takes it: a numeric IPv4 address,
+    [IPv6] or localhost (127.0.0.1), and a port from 1 to 65535 — so no
+    model spends time on name lookups, and asyncio never needs its
+    executor thread for getaddrinfo."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError("want HOST:PORT, got %r" % value)
-    return host.strip("[]"), int(port)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""                       # IPv6 needs its brackets
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = ""
+    if (not sep or not host or not port.isdigit() or len(port) > 5
+            or not 1 <= int(port) <= 65535):
+        raise argparse.ArgumentTypeError(
+            "want HOST:PORT with a numeric IPv4 address, [IPv6] or "
+            "localhost, and a port from 1 to 65535, got %r" % value)
+    return host, int(port)
 
 
-def positive(value):
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError("want an integer >= 1, got %r" % value)
-    return int(value)
+def number(lo, hi):
+    def parse(value):
+        if not value.isdigit() or len(value) > 10 or not lo <= int(value) <= hi:
+            raise argparse.ArgumentTypeError(
+                "want a whole number from %d to %d, got %r" % (lo, hi, value))
+        return int(value)
+    return parse
 
 
 def parse_args():
@@ -139,18 +176,19 @@ def parse_args():
         description="Deliver N emails over C concurrent SMTP sessions.")
     p.add_argument("--model", required=True, choices=sorted(MODELS),
                    metavar="python-asyncio|python-threads")
-    p.add_argument("--emails", required=True, type=positive, metavar="N")
-    p.add_argument("--concurrency", required=True, type=positive, metavar="C")
+    p.add_argument("--emails", required=True, type=number(1, MAX_EMAILS),
+                   metavar="N")
+    p.add_argument("--concurrency", required=True,
+                   type=number(1, MAX_CONCURRENCY), metavar="C")
     p.add_argument("--reuse", action="store_true")
     p.add_argument("--server", default="127.0.0.1:2525", metavar="HOST:PORT")
-    p.add_argument("--size", default=1024, type=positive, metavar="BYTES")
+    p.add_argument("--size", default=1024, type=number(MIN_SIZE, MAX_SIZE),
+                   metavar="BYTES")
     a = p.parse_args()
     try:
         a.addr = parse_server(a.server)
     except argparse.ArgumentTypeError as e:
         p.error("argument --server: %s" % e)
-    if not MIN_SIZE <= a.size <= MAX_SIZE:
-        p.error("argument --size: must be between %d and %d" % (MIN_SIZE, MAX_SIZE))
     a.model = MODELS[a.model]
     return a
 
@@ -224,14 +262,14 @@ async def a_session(args, wire, count, tally):
                     try:
                         conn = await a_dial(*args.addr)
                     except OSError as e:
-                        raise SMTPError("connect: %s" % e) from e
+                        raise SMTPError("connect: " + describe(e)) from e
                 r, w = conn
                 await a_command(r, w, CMD_MAIL, "MAIL FROM", 250)
                 await a_command(r, w, CMD_RCPT, "RCPT TO", 250)
                 await a_command(r, w, CMD_DATA, "DATA", 354)
                 await a_command(r, w, wire, "end of data", 250)
         except (OSError, SMTPError, TimeoutError, ValueError) as e:
-            tally.fail(str(e) or type(e).__name__)
+            tally.fail(describe(e))
             if conn is not None:
                 conn[1].close()
             conn = None
@@ -258,7 +296,7 @@ class Conn:
         try:
             self.sock = socket.create_connection(addr, timeout=MESSAGE_TIMEOUT)
         except OSError as e:
-            raise SMTPError("connect: %s" % e) from e
+            raise SMTPError("connect: " + describe(e)) from e
         # Blocking mode with kernel timeouts: Python's own socket timeout
         # would poll() before every recv and send.
         self.sock.settimeout(None)
@@ -302,7 +340,7 @@ def t_session(args, wire, count, tally):
             conn.command(CMD_DATA, "DATA", 354)
             conn.command(wire, "end of data", 250)
         except (OSError, SMTPError) as e:
-            tally.fail(str(e) or type(e).__name__)
+            tally.fail(describe(e))
             if conn is not None:
                 conn.close()
             conn = None
@@ -366,8 +404,17 @@ def cpu_ns():
     return int((ru.ru_utime + ru.ru_stime) * 1e9)
 
 
+def raise_nofile():
+    """Sockets are file descriptors: let thousands of sessions have one,
+    as Go and threadlab send do at start-up."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main():
     args = parse_args()
+    raise_nofile()
     wire = dot_stuff(build_message(args.size))
     cpus = len(os.sched_getaffinity(0))
     tally = Tally()
