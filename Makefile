@@ -3,7 +3,8 @@
 #   make            the library, the driver (build/bin/threadlab), the tests
 #   make test       install missing Debian packages (as root), build, run
 #                   every test binary; non-zero exit on any failure
-#   make compare    the main job (for now: the thread micro-benchmarks)
+#   make compare    the main job: every email model side by side, into
+#                   out/compare/ (COMPARE_ARGS=--quick for a short run)
 #   make bench      every micro-benchmark, into out/bench/results.txt
 #   make install PREFIX=/usr/local
 #
@@ -166,7 +167,23 @@ bench:
 	@mkdir -p $(OUT)/bench
 	$(DRIVER) micro $(BENCH_ARGS) | tee $(OUT)/bench/results.txt
 
-compare: bench
+# The main job (bench/compare.c): every email model — threadlab send's
+# clone, pthread and rt, and the Go, PHP and Python peers — side by side,
+# into $(OUT)/compare (results.txt, report.md, SVG plots). As root it first
+# installs what the models need (the bench group) and postfix's smtp-sink
+# (the test group: the server until the embedded sink is built); without
+# them it goes on, and the models that cannot run are reported as skipped.
+# COMPARE_ARGS: more flags, e.g. make compare COMPARE_ARGS=--quick
+compare:
+	@scripts/deps.sh build
+	@scripts/deps.sh bench test || echo "make compare: going on without them: what needs them is reported as skipped" >&2
+	@$(MAKE) --no-print-directory driver
+	@if command -v go >/dev/null 2>&1; then \
+	  if [ -z "$$HOME$$GOCACHE$$XDG_CACHE_HOME" ]; then export GOCACHE=$(abspath $(BUILD))/gocache; fi; \
+	  echo "(cd bench/email/go && go build -o $(abspath $(BUILD))/bin/email-go .)"; \
+	  cd bench/email/go && go build -o $(abspath $(BUILD))/bin/email-go .; \
+	else echo "make compare: no go: the go model is reported as skipped" >&2; fi
+	$(DRIVER) compare --out $(OUT)/compare $(COMPARE_ARGS)
 
 # make memcheck: the rt tests under valgrind's memcheck. memcheck cannot
 # follow split-stack code (it takes every segment switch for a wild stack
@@ -205,4 +222,4 @@ install: lib
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

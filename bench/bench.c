@@ -329,8 +329,11 @@ static void full_name(char *buf, size_t len, const char *name, int cpus)
 		snprintf(buf, len, "%s", name);
 }
 
-static int def_cpus(const struct bench_def *d, int usable)
+static int def_cpus(const struct bench_def *d, int usable,
+		    const struct bench_opts *opts)
 {
+	if (d->cpus == BENCH_CPUS_WORKERS && opts->workers > 0)
+		return opts->workers;
 	return d->cpus > 0 ? d->cpus : usable;
 }
 
@@ -352,6 +355,8 @@ static void print_header(const struct bench_opts *opts)
 	 * keeps it as part of the configuration. */
 	bench_format_benchtime(&opts->time, bt, sizeof(bt));
 	printf("benchtime: %s\n", bt);
+	if (opts->plan)
+		printf("plan: %s\n", opts->plan);
 	fflush(stdout);
 }
 
@@ -388,7 +393,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 		int len;
 
 		full_name(name, sizeof(name), defs[i]->name,
-			  def_cpus(defs[i], usable));
+			  def_cpus(defs[i], usable, opts));
 		len = (int)strlen(name);
 		if (len > width)
 			width = len;
@@ -396,7 +401,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_def *d = defs[i];
-		int cpus = def_cpus(d, usable);
+		int cpus = def_cpus(d, usable, opts);
 
 		full_name(name, sizeof(name), d->name, cpus);
 		for (unsigned run = 0; run < opts->count; run++) {

@@ -33,6 +33,7 @@
 #ifndef THREADLAB_BENCH_H
 #define THREADLAB_BENCH_H
 
+#include <regex.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,6 +60,7 @@ struct bench_cmd {
 extern const struct bench_cmd bench_cmd_micro;
 extern const struct bench_cmd bench_cmd_topo;     /* topo_cmd.c */
 extern const struct bench_cmd bench_cmd_send;     /* email/send.c */
+extern const struct bench_cmd bench_cmd_compare;  /* compare.c */
 
 /* Print a command's usage text (to stdout for --help, stderr on error). */
 void bench_cmd_usage(const struct bench_cmd *cmd, FILE *to);
@@ -145,14 +147,20 @@ struct bench_def {
 	void (*fn)(struct bench_b *b);
 	const void *arg;
 	/* CPUs its threads may run on, the -N suffix; 0: every CPU the
-	 * process may use (counted when the benchmark runs). */
+	 * process may use (counted when the benchmark runs);
+	 * BENCH_CPUS_WORKERS: the worker count of `threadlab micro
+	 * --workers N` (default: every usable CPU) — for rt/ benchmarks,
+	 * whose b->cpus is then the number of workers to start. */
 	int cpus;
 };
+#define BENCH_CPUS_WORKERS (-1)
 
 struct bench_opts {
 	struct bench_time time;  /* default 1s */
 	unsigned count;          /* runs of each benchmark, default 1 */
 	const char *pkg;         /* for the `pkg:` header line */
+	int workers;             /* for BENCH_CPUS_WORKERS; 0: usable CPUs */
+	const char *plan;        /* the placement plan, for a `plan:` line */
 	bool progress;           /* progress lines on stderr */
 };
 
@@ -168,6 +176,18 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
  * entry whose name is NULL; `threadlab micro` runs them in this order. */
 extern const struct bench_def bench_micro_threads[];   /* micro/threads.c */
 extern const struct bench_def bench_micro_rt[];        /* micro/rt.c */
+
+/*
+ * The Go peer of the micro-benchmarks (bench/micro/go, `go test -bench`),
+ * run with the same selection, count, benchtime and worker count, its
+ * result lines printed among ours (micro_go.c). `names` are the C
+ * benchmarks' names, to tell which Go benchmarks the filter selects.
+ * Returns 0 (also when Go is missing: a note on stderr says it was
+ * skipped), -1 when the filter selects no Go benchmark, or 1 when
+ * `go test` failed.
+ */
+int bench_micro_go(const regex_t *re, const struct bench_opts *opts,
+		   const char *const *names, size_t nnames);
 
 /* Go's result line for `name` (with its -N already added). */
 void bench_print_result(FILE *to, int width, const char *name, uint64_t n,

@@ -27,6 +27,7 @@ static const struct bench_cmd *const commands[] = {
 	&bench_cmd_micro,
 	&bench_cmd_topo,
 	&bench_cmd_send,
+	&bench_cmd_compare,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

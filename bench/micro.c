@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "numa/topo.h"
 #include "syscalls/sys.h"
 
 static const struct bench_def *const suites[] = {
@@ -32,7 +33,8 @@ static const struct bench_def *const suites[] = {
 #define PROGRESS_AFTER_NS (10ll * 1000000000)
 
 static const char usage[] =
-"usage: threadlab micro [--filter REGEX] [--count N] [--benchtime D] [--list]\n"
+"usage: threadlab micro [--filter REGEX] [--count N] [--benchtime D]\n"
+"                       [--workers N] [--placement P] [--list]\n"
 "\n"
 "Run the kernel-thread micro-benchmarks and print one line per run in\n"
 "Go's benchmark format, so that results from C and Go sit in one\n"
@@ -57,7 +59,14 @@ static const char usage[] =
 "  --benchtime D    run each benchmark for at least D, in Go's forms: a\n"
 "                   duration (500ms, 1s, 1.5s, 2m, 100us) or Nx for\n"
 "                   exactly N iterations (default 1s).\n"
-"  --list           print the names that --filter selects, and exit.\n"
+"  --workers N      run the rt/ benchmarks that use every CPU on N workers,\n"
+"                   and the Go peer with GOMAXPROCS 1 and N (default: the\n"
+"                   CPUs the process may use). Their -N suffix is N.\n"
+"  --placement P    where the rt/ workers run: compact, spread or node=N\n"
+"                   (numa/'s plan; default THREADLAB_PLACEMENT, else\n"
+"                   compact). The plan used is printed as a `plan:` line.\n"
+"  --list           print the names of the C benchmarks that --filter\n"
+"                   selects, and exit.\n"
 "  -h, --help       print this help.\n"
 "\n"
 "Benchmarks:\n"
@@ -71,6 +80,14 @@ static const char usage[] =
 "  CondPingPong     the same hand-off through pthread_mutex_t and\n"
 "                   pthread_cond_t, as most pthread programs would write\n"
 "                   it, on clone threads and on pthreads.\n"
+"\n"
+"  Spawn, Yield, ParkedRSS, HotSplit (model=rt, stack=segmented|mapped)\n"
+"                   rt/ tasks: spawn+run+exit; a yield hand-off between two\n"
+"                   tasks; resident memory per parked task (B/task); a call\n"
+"                   that crosses a stack segment boundary every time.\n"
+"  model=go         the same measurements with goroutines (bench/micro/go,\n"
+"                   run with `go test -bench` when Go is installed; its\n"
+"                   lines come after ours, in the same format).\n"
 "\n"
 "Progress goes to stderr (when it is a terminal, or when the run will be\n"
 "long); stdout carries only results, so `threadlab micro > out.txt` is a\n"
@@ -111,13 +128,73 @@ static size_t select_benchmarks(const regex_t *re,
 	return n;
 }
 
+/* The placement plan the rt/ benchmarks will follow, in one line:
+ * "compact: w0 cpu0 node0, w1 cpu1 node0" (or the error in buf). */
+static int describe_plan(const char *placement, int workers, char *buf,
+			 size_t len)
+{
+	struct topo *t = calloc(1, sizeof(*t));
+	struct topo_plan plan = { 0 };
+	struct topo_policy pol;
+	char err[256];
+	size_t off;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	r = topo_discover(t, err, sizeof(err));
+	if (r == 0)
+		r = topo_policy_select(&pol, placement, err, sizeof(err));
+	if (r == 0)
+		r = topo_plan_make(&plan, t, workers, &pol, err, sizeof(err));
+	free(t);
+	if (r < 0) {
+		snprintf(buf, len, "%s", err);
+		return r;
+	}
+	topo_policy_format(&pol, buf, len);
+	off = strlen(buf);
+	for (int i = 0; i < plan.nworkers && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s w%d cpu%d node%d",
+					i ? "," : ":", i, plan.worker[i].cpu,
+					plan.worker[i].node);
+	topo_plan_free(&plan);
+	return 0;
+}
+
+/* The Go peer, given every C benchmark's name; returns 1 if go test
+ * failed. With nothing selected anywhere, warns as `go test` does. */
+static int run_go(const regex_t *re, const struct bench_opts *opts,
+		  size_t nselected, const char *filter)
+{
+	static const char *names[MAX_BENCHMARKS];
+	size_t n = 0;
+	int r;
+
+	for (size_t s = 0; s < N_SUITES; s++)
+		for (const struct bench_def *d = suites[s]; d->name; d++)
+			if (n < MAX_BENCHMARKS)
+				names[n++] = d->name;
+	r = bench_micro_go(re, opts, names, n);
+	if (r < 0) {
+		if (nselected == 0)
+			fprintf(stderr, "threadlab micro: no benchmark matches '%s'\n",
+				filter);
+		return 0;
+	}
+	return r;
+}
+
 static int micro_main(int argc, char **argv)
 {
-	enum { OPT_FILTER = 256, OPT_COUNT, OPT_BENCHTIME, OPT_LIST };
+	enum { OPT_FILTER = 256, OPT_COUNT, OPT_BENCHTIME, OPT_WORKERS,
+	       OPT_PLACEMENT, OPT_LIST };
 	static const struct option longopts[] = {
 		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "benchtime", required_argument, NULL, OPT_BENCHTIME },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
+		{ "placement", required_argument, NULL, OPT_PLACEMENT },
 		{ "list", no_argument, NULL, OPT_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -128,7 +205,8 @@ static int micro_main(int argc, char **argv)
 		.pkg = "threadlab/micro",
 	};
 	static const struct bench_def *selected[MAX_BENCHMARKS];
-	const char *filter = ".";
+	const char *filter = ".", *placement = NULL;
+	static char plan[1024];
 	bool list = false;
 	regex_t re;
 	size_t n;
@@ -153,6 +231,19 @@ static int micro_main(int argc, char **argv)
 					"invalid --benchtime '%s': want a duration (500ms, 1s, 2m) or Nx (100x)",
 					optarg);
 			break;
+		case OPT_WORKERS: {
+			unsigned w;
+
+			if (parse_count(optarg, &w) < 0 || w > 1024)
+				return bench_usage_error("micro",
+					"invalid --workers '%s': want a whole number from 1 to 1024",
+					optarg);
+			opts.workers = (int)w;
+			break;
+		}
+		case OPT_PLACEMENT:
+			placement = optarg;
+			break;
 		case OPT_LIST:
 			list = true;
 			break;
@@ -168,6 +259,15 @@ static int micro_main(int argc, char **argv)
 			"unexpected argument '%s' (benchmarks are chosen with --filter)",
 			argv[optind]);
 
+	/* The rt/ benchmarks read the policy from the environment (their
+	 * rt_config leaves it NULL), so one setting reaches every run. */
+	r = describe_plan(placement, opts.workers, plan, sizeof(plan));
+	if (r < 0)
+		return bench_usage_error("micro", "%s", plan);
+	if (placement)
+		setenv("THREADLAB_PLACEMENT", placement, 1);
+	opts.plan = plan;
+
 	r = regcomp(&re, filter, REG_EXTENDED | REG_NOSUB);
 	if (r != 0) {
 		char why[256];
@@ -177,24 +277,20 @@ static int micro_main(int argc, char **argv)
 					 filter, why);
 	}
 	n = select_benchmarks(&re, selected, MAX_BENCHMARKS);
-	regfree(&re);
 
 	if (list) {
 		for (size_t i = 0; i < n; i++)
 			printf("%s\n", selected[i]->name);
-		return BENCH_EXIT_OK;
-	}
-	if (n == 0) {
-		/* As `go test -bench` does: a warning, and success. */
-		fprintf(stderr, "threadlab micro: no benchmark matches '%s'\n",
-			filter);
+		regfree(&re);
 		return BENCH_EXIT_OK;
 	}
 	opts.progress = isatty(STDERR_FILENO) ||
 		(opts.time.iters == 0 &&
 		 (double)opts.time.ns * opts.count * (double)n >=
 			 (double)PROGRESS_AFTER_NS);
-	failures = bench_run_all(selected, n, &opts);
+	failures = n ? bench_run_all(selected, n, &opts) : 0;
+	failures += run_go(&re, &opts, n, filter);
+	regfree(&re);
 	if (failures) {
 		fprintf(stderr, "threadlab micro: %d run%s failed\n", failures,
 			failures == 1 ? "" : "s");

@@ -171,6 +171,10 @@ int rt__config_resolve(const struct rt_config *in, struct rt__cfg *out)
 			   "16k and 4194304k");
 	}
 
+	/* placement: resolved with the topology in sched.c (numa/ parses
+	 * THREADLAB_PLACEMENT and THREADLAB_TOPOLOGY) */
+	out->placement = in->placement;
+
 	/* pinning */
 	if (in->pin) {
 		out->pin = in->pin > 0;

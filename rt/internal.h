@@ -207,6 +207,9 @@ struct rt_worker {
 	void *unlock_arg;
 	struct rt__ctx g0;          /* the scheduler loop's context */
 	unsigned id;
+	unsigned node;              /* its node's position in the plan */
+	int mem_node;               /* real node for its memory; -1: any */
+	const int *steal_order;     /* the other workers, nearest first */
 	unsigned tick;              /* schedules, for global-queue fairness */
 	uint32_t rand;              /* victim choice */
 	bool spinning;              /* counted in sched.nspinning */
@@ -257,6 +260,7 @@ struct rt__cfg {
 	size_t mapped_size;
 	bool pin;
 	bool stats;
+	const char *placement;      /* rt_config.placement (caller's) */
 };
 
 /* config.c */

@@ -24,13 +24,17 @@
  *
  * Shared state: p->batches, p->nbatches and p->slabs are protected by
  * p->lock, a leaf spinlock. A new slab is mapped on the worker's own
- * stack (mmap and malloc are libc code), outside the lock.
+ * stack (mmap and malloc are libc code), outside the lock, with its
+ * memory on the mapping worker's node; batches that a worker gives back
+ * to the pool may later serve a worker of another node (the pool is one
+ * for all, not one per node).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "numa/topo.h"
 
 struct rt__slab {
 	struct rt__slab *next;
@@ -101,9 +105,11 @@ RT__ON_WORKER_STACK static void *new_slab_on_worker(void *arg)
 	s = malloc(sizeof(*s));
 	if (!s)
 		return NULL;
-	mem = sys_mmap(NULL, p->slab_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sys_is_error((long)mem))
+	/* From the mapping worker's node (numa/'s plan): the stacks and
+	 * records it hands out first live where it runs. */
+	w = rt__self();
+	mem = topo_alloc_on_node(p->slab_size, w ? w->mem_node : -1, NULL);
+	if (!mem)
 		goto out_free_node;
 	if (p->slab_init && p->slab_init(p, mem) < 0)
 		goto out_unmap;
@@ -131,13 +137,12 @@ RT__ON_WORKER_STACK static void *new_slab_on_worker(void *arg)
 			push_batch(p, first, m);
 		}
 	}
-	w = rt__self();
 	if (w)
 		RT__STAT_INC(w, stack_maps);
 	return NULL;
 
 out_unmap:
-	sys_munmap(mem, p->slab_size);
+	topo_free(mem, p->slab_size);
 out_free_node:
 	free(s);
 	return NULL;
@@ -198,7 +203,7 @@ void rt__pool_destroy(struct rt__pool *p)
 
 	for (; s; s = next) {
 		next = s->next;
-		sys_munmap(s->mem, s->size);
+		topo_free(s->mem, s->size);
 		free(s);
 	}
 	p->slabs = NULL;

@@ -92,6 +92,12 @@ enum rt_stack_kind {
  *   pin             THREADLAB_PIN=0|1         (pin worker i to the i-th
  *                                              online CPU; default 1
  *                                              when workers <= CPUs)
+ *   placement       THREADLAB_PLACEMENT=compact|spread|node=N
+ *                                             (where workers run, from
+ *                                              numa/'s plan over the
+ *                                              topology, which
+ *                                              THREADLAB_TOPOLOGY may
+ *                                              emulate: docs/numa.md)
  *   stats           THREADLAB_DEBUG=stats     (print per-worker counters
  *                                              to stderr when rt_main
  *                                              returns)
@@ -106,6 +112,8 @@ struct rt_config {
 	size_t mapped_size;
 	int pin;                 /* 0: default; 1: pin; -1: do not pin */
 	int stats;               /* 0: from THREADLAB_DEBUG; 1: print; -1: not */
+	const char *placement;   /* NULL: from THREADLAB_PLACEMENT, else
+				  * compact; must live while rt_main runs */
 };
 
 /*
@@ -159,6 +167,28 @@ enum rt_stack_kind rt_stack_kind(void);
  * nanoseconds.
  */
 void *rt_call_on_worker_stack(void *(*fn)(void *arg), void *arg);
+
+/*
+ * Where the workers run. rt_main plans them with numa/ (topo_plan_make):
+ * worker i is pinned to its planned CPU (when pinning is on), its stacks
+ * and task records come from its node's memory, an idle worker steals
+ * from the workers of its own node first and then from the nearest other
+ * nodes (rt_steal_order), and the global queue is split per node: a
+ * worker queues there on its own node's part and takes from it first.
+ */
+struct rt_placement {
+	int cpu;                 /* CPU in the topology (may be emulated) */
+	int real_cpu;            /* CPU it is pinned to here (if pinned) */
+	int node;                /* node id in the topology */
+	int mem_node;            /* real node its memory comes from; -1 any */
+};
+/* Worker i of the running runtime: 0, or -EINVAL (no such worker), or
+ * -ESRCH (no runtime runs). */
+int rt_worker_placement(unsigned i, struct rt_placement *out);
+/* The order in which idle worker i looks at the others' run queues:
+ * writes at most cap worker indexes; returns workers - 1, or -EINVAL /
+ * -ESRCH as above. */
+int rt_steal_order(unsigned i, int *order, int cap);
 
 /* errno, read through a path the compiler cannot cache across a switch
  * (see the rules above). */

@@ -46,7 +46,8 @@
  * needs no wake at all to be run eventually.
  *
  * Shared state and its protection:
- *   sched.gq_*          gq_lock (leaf spinlock); gq_len also read
+ *   sched.gq[k]         its lock (leaf spinlock); its len and sched.gq_len
+ *                       (the total) also read without it
  *                       without it as a hint
  *   sched.idle, w->idle, w->idle_next
  *                       idle_lock (leaf spinlock)
@@ -74,6 +75,7 @@
 
 #include "internal.h"
 #include "vocab.h"          /* the timer hooks (timer.c) */
+#include "numa/topo.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
@@ -112,6 +114,12 @@ __thread struct rt_worker *rt__tls_worker
 long rt__errno_tpoff;
 struct rt__pool rt__task_pool;
 
+struct rt__gq {
+	struct rt__spinlock lock;       /* protects head, tail, len writes */
+	struct rt_task *head, *tail;
+	_Atomic uint32_t len;
+} __attribute__((aligned(64)));
+
 static struct {
 	struct rt__cfg cfg;
 	unsigned nworkers;
@@ -120,9 +128,19 @@ static struct {
 	_Atomic bool running;           /* its workers accept tasks */
 	_Atomic uint32_t done;          /* the main task has ended */
 
-	struct rt__spinlock gq_lock;
-	struct rt_task *gq_head, *gq_tail;
+	/* The global queue, one per node of the plan: a worker queues on
+	 * its own node's and takes from it first, then from the nearest
+	 * other nodes (node_order). gq_len is the total, for quick looks. */
+	struct rt__gq *gq;              /* nnodes entries */
+	unsigned nnodes;
+	const int *node_order;          /* nnodes x nnodes, nearest first */
 	_Atomic uint32_t gq_len;
+	_Atomic uint32_t gq_rr;         /* node for tasks queued off-worker */
+
+	/* Where workers run (numa/): set up by rt_main, read-only while
+	 * the runtime runs. */
+	struct topo_plan plan;
+	int *orders;                    /* steal orders, then node orders */
 
 	struct rt__spinlock idle_lock;
 	struct rt_worker *idle;
@@ -160,16 +178,6 @@ struct rt_task *rt__current(void)
 	return w ? w->cur : NULL;
 }
 
-static uint32_t fastrand(struct rt_worker *w)
-{
-	uint32_t x = w->rand;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return w->rand = x;
-}
-
 RT__ON_WORKER_STACK static void *errno_tpoff_on_worker(void *unused)
 {
 	rt__errno_tpoff = (char *)&errno - (char *)sys_arch_thread_pointer();
@@ -201,33 +209,46 @@ RT__ON_WORKER_STACK static void *futex_wake_on_worker(void *word)
  * Global queue
  * ---------------------------------------------------------------- */
 
-static void gq_put(struct rt_task *first, struct rt_task *last, uint32_t n)
+/* The global queue part a task goes to: the worker's node's, or, from
+ * off the workers, each node's in turn. */
+static struct rt__gq *gq_of(struct rt_worker *w)
+{
+	if (w)
+		return &sched.gq[w->node];
+	return &sched.gq[atomic_fetch_add_explicit(&sched.gq_rr, 1,
+						   memory_order_relaxed) %
+			 sched.nnodes];
+}
+
+static void gq_put(struct rt__gq *q, struct rt_task *first,
+		   struct rt_task *last, uint32_t n)
 {
 	last->next = NULL;
-	rt__spin_lock(&sched.gq_lock);
-	if (sched.gq_tail)
-		sched.gq_tail->next = first;
+	rt__spin_lock(&q->lock);
+	if (q->tail)
+		q->tail->next = first;
 	else
-		sched.gq_head = first;
-	sched.gq_tail = last;
-	atomic_store_explicit(&sched.gq_len, sched.gq_len + n,
-			      memory_order_relaxed);
-	rt__spin_unlock(&sched.gq_lock);
+		q->head = first;
+	q->tail = last;
+	atomic_store_explicit(&q->len, q->len + n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sched.gq_len, n, memory_order_relaxed);
+	rt__spin_unlock(&q->lock);
 }
 
 static inline void runq_put(struct rt_worker *w, struct rt_task *t);
 
-/* Take a fair share of the global queue (at most `max` if max > 0):
- * return one, put the rest on w's run queue. */
-static struct rt_task *gq_get(struct rt_worker *w, uint32_t max)
+/* Take a fair share of one node's global queue (at most `max` if
+ * max > 0): return one, put the rest on w's run queue. */
+static struct rt_task *gq_take(struct rt_worker *w, struct rt__gq *q,
+			       uint32_t max)
 {
 	struct rt_task *t, *rest;
 	uint32_t n, m;
 
-	rt__spin_lock(&sched.gq_lock);
-	n = atomic_load_explicit(&sched.gq_len, memory_order_relaxed);
+	rt__spin_lock(&q->lock);
+	n = atomic_load_explicit(&q->len, memory_order_relaxed);
 	if (!n) {
-		rt__spin_unlock(&sched.gq_lock);
+		rt__spin_unlock(&q->lock);
 		return NULL;
 	}
 	m = n / sched.nworkers + 1;
@@ -237,7 +258,7 @@ static struct rt_task *gq_get(struct rt_worker *w, uint32_t max)
 		m = max;
 	if (m > RT_RUNQ_SIZE / 2)
 		m = RT_RUNQ_SIZE / 2;
-	t = sched.gq_head;
+	t = q->head;
 	rest = t->next;
 	{
 		struct rt_task *last = t;
@@ -245,13 +266,14 @@ static struct rt_task *gq_get(struct rt_worker *w, uint32_t max)
 
 		for (i = 1; i < m; i++)
 			last = last->next;
-		sched.gq_head = last->next;
-		if (!sched.gq_head)
-			sched.gq_tail = NULL;
+		q->head = last->next;
+		if (!q->head)
+			q->tail = NULL;
 		last->next = NULL;
 	}
-	atomic_store_explicit(&sched.gq_len, n - m, memory_order_relaxed);
-	rt__spin_unlock(&sched.gq_lock);
+	atomic_store_explicit(&q->len, n - m, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&sched.gq_len, m, memory_order_relaxed);
+	rt__spin_unlock(&q->lock);
 	if (m == 1)
 		rest = NULL;
 	/* Outside the lock: runq_put may take it again when w's ring is
@@ -264,6 +286,24 @@ static struct rt_task *gq_get(struct rt_worker *w, uint32_t max)
 	}
 	RT__STAT_ADD(w, global_gets, m);
 	return t;
+}
+
+/* From the global queue: w's own node's part first, then the nearest. */
+static struct rt_task *gq_get(struct rt_worker *w, uint32_t max)
+{
+	const int *order = &sched.node_order[w->node * sched.nnodes];
+
+	for (unsigned k = 0; k < sched.nnodes; k++) {
+		struct rt__gq *q = &sched.gq[order[k]];
+		struct rt_task *t;
+
+		if (!atomic_load_explicit(&q->len, memory_order_relaxed))
+			continue;
+		t = gq_take(w, q, max);
+		if (t)
+			return t;
+	}
+	return NULL;
 }
 
 /* ------------------------------------------------------------------
@@ -295,7 +335,7 @@ bool runq_put_slow(struct rt_worker *w, struct rt_task *t, uint32_t h,
 		last = x;
 	}
 	last->next = t;
-	gq_put(first, t, n + 1);
+	gq_put(gq_of(w), first, t, n + 1);
 	return true;
 }
 
@@ -399,19 +439,19 @@ static bool runq_empty(struct rt_worker *w)
 	       atomic_load_explicit(&w->tail, memory_order_acquire);
 }
 
-/* One pass over the other workers, from a random one. */
+/* One pass over the other workers in w's steal order: its own node's
+ * workers first, then the nearest other nodes' (numa/'s plan; within a
+ * group the order starts after w, so idle workers do not all raid the
+ * same victim first). */
 static struct rt_task *steal_round(struct rt_worker *w)
 {
-	unsigned n = sched.nworkers, start, i;
+	unsigned n = sched.nworkers, i;
 
-	if (n < 2)
-		return NULL;
-	start = fastrand(w) % n;
-	for (i = 0; i < n; i++) {
-		struct rt_worker *v = &sched.workers[(start + i) % n];
+	for (i = 0; i + 1 < n; i++) {
+		struct rt_worker *v = &sched.workers[w->steal_order[i]];
 		struct rt_task *t;
 
-		if (v == w || runq_empty(v))
+		if (runq_empty(v))
 			continue;
 		t = runq_steal(w, v);
 		if (t)
@@ -735,7 +775,7 @@ static __attribute__((noinline)) void finish_switch_slow(struct rt_worker *w)
 	case RT_AFTER_YIELD_GLOBAL:
 		atomic_store_explicit(&prev->state, RT_TASK_RUNNABLE,
 				      memory_order_relaxed);
-		gq_put(prev, prev, 1);
+		gq_put(gq_of(w), prev, prev, 1);
 		break;
 	case RT_AFTER_EXIT:
 		free_task(w, prev);
@@ -894,7 +934,7 @@ void rt__unpark(struct rt_task *t)
 		runq_put(w, t);
 		maybe_wakep(w);
 	} else {
-		gq_put(t, t, 1);
+		gq_put(gq_of(NULL), t, t, 1);
 		atomic_thread_fence(memory_order_seq_cst);
 		maybe_wakep(NULL);
 	}
@@ -986,7 +1026,7 @@ int rt_go(void (*fn)(void *), void *arg)
 	} else {
 		t->id = (atomic_fetch_add(&sched.outside_ids, 1) + 1) << 10 |
 			(RT_WORKERS_MAX - 1);
-		gq_put(t, t, 1);
+		gq_put(gq_of(NULL), t, t, 1);
 		atomic_thread_fence(memory_order_seq_cst);
 		maybe_wakep(NULL);
 	}
@@ -1114,6 +1154,93 @@ static void keep_stats(void)
 	sched.last_kind = sched.cfg.stack;
 }
 
+/*
+ * Where the workers run: numa/'s topology (THREADLAB_TOPOLOGY may emulate
+ * one) and plan under the placement policy, each worker's node, memory
+ * node and steal order, each node's order of the others by distance, and
+ * one global queue per node. A bad topology or policy is a configuration
+ * error: one line on stderr, -EINVAL.
+ */
+static void unplan(void);
+
+static int plan(struct rt_worker *workers, unsigned n)
+{
+	struct topo *t = calloc(1, sizeof(*t));
+	struct topo_policy pol;
+	char err[256];
+	unsigned nn, i, k;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	r = topo_discover(t, err, sizeof(err));
+	if (r == 0)
+		r = topo_policy_select(&pol, sched.cfg.placement, err,
+				       sizeof(err));
+	if (r == 0)
+		r = topo_plan_make(&sched.plan, t, (int)n, &pol, err,
+				   sizeof(err));
+	free(t);
+	if (r < 0) {
+		if (r == -EINVAL)
+			fprintf(stderr, "threadlab: rt_main: %s\n", err);
+		return r;
+	}
+	nn = (unsigned)sched.plan.nnodes;
+	sched.orders = calloc((size_t)n * n + (size_t)nn * nn, sizeof(int));
+	sched.gq = calloc(nn, sizeof(*sched.gq));
+	if (!sched.orders || !sched.gq) {
+		unplan();
+		return -ENOMEM;
+	}
+	sched.nnodes = nn;
+	for (i = 0; i < n; i++) {
+		const struct topo_worker *pw = &sched.plan.worker[i];
+		int *order = &sched.orders[(size_t)i * n];
+
+		workers[i].node = (unsigned)pw->node_index;
+		workers[i].mem_node = pw->mem_node;
+		topo_steal_order(&sched.plan, (int)i, order, (int)n);
+		workers[i].steal_order = order;
+	}
+	/* Node a's order of the nodes: itself, then by distance, ties in
+	 * cyclic order after a (as topo_steal_order does for workers). */
+	for (unsigned a = 0; a < nn; a++) {
+		int *order = &sched.orders[(size_t)n * n + (size_t)a * nn];
+
+		for (k = 0; k < nn; k++)
+			order[k] = (int)((a + k) % nn);
+		for (k = 1; k < nn; k++) {      /* insertion sort, stable */
+			int b = order[k];
+			unsigned j = k;
+
+			while (j > 1 && sched.plan.distance[a * nn + order[j - 1]] >
+						sched.plan.distance[a * nn + b]) {
+				order[j] = order[j - 1];
+				j--;
+			}
+			order[j] = b;
+		}
+	}
+	sched.node_order = &sched.orders[(size_t)n * n];
+	atomic_store(&sched.gq_len, 0);
+	atomic_store(&sched.gq_rr, 0);
+	return 0;
+}
+
+static void unplan(void)
+{
+	topo_plan_free(&sched.plan);
+	free(sched.orders);
+	free(sched.gq);
+	sched.orders = NULL;
+	sched.gq = NULL;
+	sched.node_order = NULL;
+	sched.nnodes = 0;
+	atomic_store(&sched.gq_len, 0);
+	memset(&sched.plan, 0, sizeof(sched.plan));
+}
+
 static void teardown(void)
 {
 	rt__timers_teardown();
@@ -1122,8 +1249,7 @@ static void teardown(void)
 	free(sched.workers);
 	sched.workers = NULL;
 	sched.nworkers = 0;
-	sched.gq_head = sched.gq_tail = NULL;
-	atomic_store(&sched.gq_len, 0);
+	unplan();
 	sched.idle = NULL;
 	atomic_store(&sched.nidle, 0);
 	atomic_store(&sched.nspinning, 0);
@@ -1131,14 +1257,10 @@ static void teardown(void)
 
 static int start_workers(unsigned *started)
 {
-	cpu_set_t online, one;
-	int cpus[CPU_SETSIZE], ncpus = 0, c, r;
+	cpu_set_t one;
 	unsigned i;
+	int r;
 
-	if (sys_online_cpus(&online) == 0)
-		for (c = 0; c < CPU_SETSIZE; c++)
-			if (CPU_ISSET(c, &online))
-				cpus[ncpus++] = c;
 	for (i = 0; i < sched.nworkers; i++) {
 		struct rt_worker *w = &sched.workers[i];
 		struct sys_thread_attr attr = { .stack_size = WORKER_STACK };
@@ -1146,11 +1268,9 @@ static int start_workers(unsigned *started)
 
 		snprintf(name, sizeof(name), "rt-worker-%u", i);
 		attr.name = name;
-		if (sched.cfg.pin && ncpus) {
-			CPU_ZERO(&one);
-			CPU_SET(cpus[i % ncpus], &one);
+		if (sched.cfg.pin &&
+		    topo_plan_cpuset(&sched.plan, (int)i, &one) == 0)
 			attr.cpus = &one;
-		}
 		r = sys_thread_spawn(&w->thread, &attr, worker_main, w);
 		if (r < 0)
 			return r;
@@ -1203,6 +1323,9 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 		goto out_teardown;
 	}
 	memset(sched.workers, 0, sched.nworkers * sizeof(struct rt_worker));
+	r = plan(sched.workers, sched.nworkers);
+	if (r < 0)
+		goto out_teardown;
 	for (i = 0; i < sched.nworkers; i++) {
 		sched.workers[i].id = i;
 		sched.workers[i].rand = 0x9e3779b9u * (i + 1);
@@ -1228,7 +1351,7 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 	t->stack = NULL;
 	t->id = 1;
 	atomic_store(&t->state, RT_TASK_RUNNABLE);
-	gq_put(t, t, 1);
+	gq_put(gq_of(NULL), t, t, 1);
 
 	atomic_store(&sched.running, true);
 	r = start_workers(&started);
@@ -1358,4 +1481,33 @@ void rt_stats_total(struct rt_worker_stats *out)
 		for (k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
 			((uint64_t *)out)[k] += ((uint64_t *)&st[i])[k];
 	free(st);
+}
+
+int rt_worker_placement(unsigned i, struct rt_placement *out)
+{
+	const struct topo_worker *pw;
+
+	if (!atomic_load(&sched.running))
+		return -ESRCH;
+	if (i >= sched.nworkers)
+		return -EINVAL;
+	pw = &sched.plan.worker[i];
+	out->cpu = pw->cpu;
+	out->real_cpu = pw->real_cpu;
+	out->node = pw->node;
+	out->mem_node = pw->mem_node;
+	return 0;
+}
+
+int rt_steal_order(unsigned i, int *order, int cap)
+{
+	unsigned n = sched.nworkers;
+
+	if (!atomic_load(&sched.running))
+		return -ESRCH;
+	if (i >= n)
+		return -EINVAL;
+	for (unsigned k = 0; k + 1 < n && (int)k < cap; k++)
+		order[k] = sched.workers[i].steal_order[k];
+	return (int)n - 1;
 }

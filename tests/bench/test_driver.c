@@ -420,6 +420,52 @@ static void test_micro_list_and_no_match(void **state)
  * Setup: find the driver
  * ------------------------------------------------------------------- */
 
+/* --workers N: the rt/ benchmarks that use every CPU run on N workers
+ * (their -N is N), and the Go peer runs the same selection with
+ * GOMAXPROCS N, its lines among ours; a bad count is refused. */
+static void test_micro_workers_and_go(void **state)
+{
+	struct result res[16];
+	bool have_go = access("/usr/bin/go", X_OK) == 0;
+	int n, rt = 0, go = 0;
+
+	run_driver("micro", "--filter",
+		   "^BenchmarkSpawn/model=(rt/stack=segmented|go)$",
+		   "--benchtime", "100x", "--workers", "1", NULL);
+	if (R.status != 0)
+		fail_msg("exit %d, stderr:\n%s", R.status, R.err);
+	n = parse_output(R.out, res, 16);
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(res[i].name, "BenchmarkSpawn/model=rt/stack=segmented"))
+			rt++;
+		else if (!strcmp(res[i].name, "BenchmarkSpawn/model=go"))
+			go++;
+		else
+			fail_msg("unexpected benchmark '%s'", res[i].name);
+		assert_int_equal(res[i].procs, 1);
+		assert_int_equal(res[i].n, 100);
+	}
+	assert_int_equal(rt, 1);
+	assert_int_equal(go, have_go ? 1 : 0);
+	if (!have_go)
+		assert_non_null(strstr(R.err, "model=go skipped"));
+
+	/* The placement policy reaches the rt/ runs; the plan is a header. */
+	run_driver("micro", "--filter", "^BenchmarkSpawn/model=rt/stack=segmented$",
+		   "--benchtime", "10x", "--workers", "2", "--placement",
+		   "spread", NULL);
+	if (R.status != 0)
+		fail_msg("exit %d, stderr:\n%s", R.status, R.err);
+	assert_true(has_line(R.out, "^plan: spread: w0 cpu[0-9]+ node[0-9]+, w1 cpu[0-9]+ node[0-9]+$"));
+	run_driver("micro", "--placement", "sideways", NULL);
+	expect_usage_error("sideways");
+
+	run_driver("micro", "--workers", "0", NULL);
+	expect_usage_error("--workers");
+	run_driver("micro", "--workers", "many", NULL);
+	expect_usage_error("--workers");
+}
+
 static int find_driver(void **state)
 {
 	char self[PATH_MAX];
@@ -455,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_micro_spawn_lines),
 		cmocka_unit_test(test_micro_pingpong_lines),
 		cmocka_unit_test(test_micro_list_and_no_match),
+		cmocka_unit_test(test_micro_workers_and_go),
 	};
 
 	return cmocka_run_group_tests_name("driver", tests, find_driver, NULL);
