@@ -110,6 +110,7 @@ $(BUILD)/obj/syscalls/tls.c.o: CFLAGS += -fPIC
 $(BUILD)/obj/rt/%.c.o: private CFLAGS += $(RT_CFLAGS)
 # The rt micro-benchmarks are task code too.
 $(BUILD)/obj/bench/micro/rt.c.o: private CFLAGS += $(RT_CFLAGS)
+$(BUILD)/obj/bench/micro/vocab.c.o: private CFLAGS += $(RT_CFLAGS)
 $(BUILD)/tests/rt/%: private CFLAGS += $(RT_CFLAGS)
 # One rt test binary is built with the stack protector: its canary
 # (%fs:0x28) must survive tasks moving between worker threads.
