@@ -177,6 +177,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
  * entry whose name is NULL; `threadlab micro` runs them in this order. */
 extern const struct bench_def bench_micro_threads[];   /* micro/threads.c */
 extern const struct bench_def bench_micro_rt[];        /* micro/rt.c */
+extern const struct bench_def bench_micro_vocab[];     /* micro/vocab.c */
 
 /*
  * The Go peer of the micro-benchmarks (bench/micro/go, `go test -bench`),

@@ -22,6 +22,7 @@
 static const struct bench_def *const suites[] = {
 	bench_micro_threads,
 	bench_micro_rt,
+	bench_micro_vocab,
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
@@ -85,6 +86,13 @@ static const char usage[] =
 "                   rt/ tasks: spawn+run+exit; a yield hand-off between two\n"
 "                   tasks; resident memory per parked task (B/task); a call\n"
 "                   that crosses a stack segment boundary every time.\n"
+"  ChanPingPong, ChanBuffered, Mutex/tasks=T, Select4 (model=rt)\n"
+"                   rt/ channels and sync: a round trip over two unbuffered\n"
+"                   channels; a producer and a consumer through a buffer of\n"
+"                   128 (per element); T tasks taking turns at one mutex\n"
+"                   (per lock+unlock; also model=clone with sys_mutex and\n"
+"                   model=pthread, T kernel threads); a select over four\n"
+"                   channels always ready.\n"
 "  model=go         the same measurements with goroutines (bench/micro/go,\n"
 "                   run with `go test -bench` when Go is installed; its\n"
 "                   lines come after ours, in the same format).\n"

@@ -532,13 +532,30 @@ static void unlock_all(struct rt_select_case *cs, uint32_t m)
 	}
 }
 
+/*
+ * rt__park's unlock for select. Once a channel is unlocked, a waker may
+ * complete the select and unpark the task, which may run on another
+ * worker and return, and its stack (st, the cases) be gone. But the
+ * task first re-takes every channel lock in lock order (lock_all), so
+ * it cannot get past the first one before we release it: so the timer
+ * heap first, then the channels in reverse lock order, and nothing read
+ * after the last unlock (Go's selunlock).
+ */
 static bool sel_unlock(void *arg)
 {
 	struct sel_state *st = arg;
+	struct rt_select_case *cs = st->cs;
+	uint32_t k = st->m;
 
-	unlock_all(st->cs, st->m);
 	if (st->timed)
 		rt__timer_unlock(&st->timer);
+	while (k-- > 0) {
+		struct rt_chan *c = lock_chan(cs, k);
+
+		if (k > 0 && lock_chan(cs, k - 1) == c)
+			continue;       /* locked once: unlock at its first */
+		rt__spin_unlock(&c->lock);
+	}
 	return true;
 }
 

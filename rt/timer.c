@@ -286,6 +286,8 @@ bool rt__timer_stop(struct rt__timer *t)
  * Firing (g0)
  * ---------------------------------------------------------------- */
 
+/* The time is read under the heap's lock, so that when two workers
+ * fire one heap, the times timers see follow the order they fire in. */
 static bool run_heap(struct rt__timers *mine, struct rt__timers *h,
 		     int64_t now)
 {
@@ -294,7 +296,7 @@ static bool run_heap(struct rt__timers *mine, struct rt__timers *h,
 	if (atomic_load(&h->next) > now)
 		return false;
 	rt__spin_lock(&h->lock);
-	while (h->n && h->a[0]->when <= now) {
+	while (h->n && h->a[0]->when <= (now = sys_now_ns())) {
 		struct rt__timer *t = h->a[0];
 
 		heap_remove(h, t);
