@@ -870,9 +870,12 @@ ssize_t rt_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return rt_sendmsg_until(fd, msg, flags, RT_FOREVER);
 }
 
-ssize_t rt_sendmsg_recv_until(int fd, const struct msghdr *msg, int sflags,
-			      void *buf, size_t len, int rflags,
-			      ssize_t *sent, int64_t deadline)
+/* Both public forms inline this: a wrapper's frame (8 arguments: two on
+ * the stack) would be one more on the task's small first segment. */
+static inline __attribute__((always_inline))
+ssize_t sendmsg_recv(int fd, const struct msghdr *msg, int sflags,
+		     void *buf, size_t len, int rflags, ssize_t *sent,
+		     int64_t deadline)
 {
 	struct io_op op;
 	struct io_uring_sqe *snd, *rcv;
@@ -918,11 +921,19 @@ ssize_t rt_sendmsg_recv_until(int fd, const struct msghdr *msg, int sflags,
 	return r;
 }
 
+ssize_t rt_sendmsg_recv_until(int fd, const struct msghdr *msg, int sflags,
+			      void *buf, size_t len, int rflags,
+			      ssize_t *sent, int64_t deadline)
+{
+	return sendmsg_recv(fd, msg, sflags, buf, len, rflags, sent,
+			    deadline);
+}
+
 ssize_t rt_sendmsg_recv(int fd, const struct msghdr *msg, int sflags,
 			void *buf, size_t len, int rflags, ssize_t *sent)
 {
-	return rt_sendmsg_recv_until(fd, msg, sflags, buf, len, rflags, sent,
-				     RT_FOREVER);
+	return sendmsg_recv(fd, msg, sflags, buf, len, rflags, sent,
+			    RT_FOREVER);
 }
 
 ssize_t rt_read_until(int fd, void *buf, size_t len, int64_t off,

@@ -78,5 +78,8 @@ void bench_send_error(struct bench_send_run *run, const char *fmt, ...);
 int bench_send_clone(struct bench_send_run *run);
 int bench_send_pthread(struct bench_send_run *run);
 int bench_send_rt(struct bench_send_run *run);
+/* The rt/ configuration the rt sender (and the sink) run with. */
+struct rt_config;
+struct rt_config *bench_send_rt_config(struct rt_config *cfg);
 
 #endif

@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/email/send.h"
 #include "bench/email/smtp.h"
 #include "rt/rt.h"
 #include "syscalls/sys.h"
@@ -756,6 +757,7 @@ fail:
 
 static int sink_main(int argc, char **argv)
 {
+	struct rt_config cfg;
 	struct sigaction sa;
 	int r;
 
@@ -784,7 +786,7 @@ static int sink_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	r = rt_main(NULL, main_task, NULL);
+	r = rt_main(bench_send_rt_config(&cfg), main_task, NULL);
 	if (r < 0) {
 		fprintf(stderr, "threadlab sink: rt_main: %s\n", strerror(-r));
 		return BENCH_EXIT_FAIL;
