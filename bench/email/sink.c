@@ -110,6 +110,10 @@ struct conn {
 	int fd;
 	bool over_limit;                 /* answer 421 and close */
 	bool registered;                 /* on sink.list */
+	_Atomic int64_t idle_until;      /* rt_now() deadline of the read */
+	_Atomic int timed_out;           /* the watchdog shut its reads */
+	struct iovec iov;
+	struct msghdr mh;
 	struct smtp_server s;
 	struct smtp_buf out;
 	int tmp_fd;                      /* the message in tmp/, or -1 */
@@ -477,8 +481,48 @@ static bool feed(struct conn *c, const char *in, size_t len)
 			return false;
 		}
 	}
-	/* Everything consumed: the replies go out before we read again. */
-	return c->out.len == 0 || flush_out(c) == 0;
+	/* Everything consumed: the replies go out with the next read. */
+	return true;
+}
+
+/*
+ * Send the replies in c->out (if any) and read what comes next: one
+ * linked pair on the ring (rt_sendmsg_recv). The read's byte count, 0 at
+ * the end of the stream, or -errno; -ETIMEDOUT when the watchdog found
+ * the client idle for too long.
+ */
+static ssize_t reply_and_read(struct conn *c)
+{
+	ssize_t n, sent;
+
+	atomic_store_explicit(&c->idle_until, rt_now() + sink.idle_ns,
+			      memory_order_relaxed);
+	if (c->out.len) {
+		c->iov.iov_base = c->out.data;
+		c->iov.iov_len = c->out.len;
+		c->mh.msg_iov = &c->iov;
+		c->mh.msg_iovlen = 1;
+		n = rt_sendmsg_recv(c->fd, &c->mh, MSG_NOSIGNAL, c->in,
+				    sizeof(c->in), 0, &sent);
+		if (sent < 0)
+			return sent;
+		if (n == -ECANCELED && (size_t)sent < c->out.len) {
+			/* Short: the rest, then the read. */
+			c->out.data += sent;
+			c->out.len -= (size_t)sent;
+			n = flush_out(c);
+			c->out.data = c->outbuf;
+			if (n < 0)
+				return n;
+			n = rt_recv(c->fd, c->in, sizeof(c->in), 0);
+		}
+		c->out.len = 0;
+	} else {
+		n = rt_recv(c->fd, c->in, sizeof(c->in), 0);
+	}
+	if (atomic_load(&c->timed_out))
+		return -ETIMEDOUT;
+	return n;
 }
 
 /* The connection ended or is being cut: drop a partial message. */
@@ -493,7 +537,8 @@ static void session_eof(struct conn *c)
 
 static void *alloc_conn_on_worker(void *arg)
 {
-	return malloc(sizeof(struct conn));
+	/* Zeroed: the msghdr's name and control fields must be empty. */
+	return calloc(1, sizeof(struct conn));
 }
 
 static void *free_on_worker(void *p)
@@ -554,11 +599,8 @@ static void session_task(void *arg)
 	}
 	a.kind = SS_GREET;
 	sstep(&a);
-	if (flush_out(c) < 0)
-		goto out_eof;
 	for (;;) {
-		ssize_t n = rt_recv_until(c->fd, c->in, sizeof(c->in), 0,
-					  rt_now() + sink.idle_ns);
+		ssize_t n = reply_and_read(c);
 
 		if (n == -ETIMEDOUT) {
 			session_eof(c);
@@ -580,11 +622,54 @@ out_remove:
 	/* A message committed or aborted ends with no tmp file open; a
 	 * session that ends otherwise (CLOSE after an error) drops it. */
 	store_discard(c);
+	/* Off the list before the socket closes: the watchdog and the stop
+	 * task touch only the sockets of listed sessions. */
 	live_remove(c);
 out:
 	rt_close(c->fd);
 	atomic_fetch_sub(&sink.live, 1);
 	rt_call_on_worker_stack(free_on_worker, c);
+}
+
+/* ------------------------------------------------------------------
+ * The idle watchdog
+ *
+ * A linked timeout on every read would cost an hrtimer in the kernel per
+ * read (rt/io.c's _until calls); instead each session publishes when its
+ * read goes idle, and this task looks at the listed sessions a few times
+ * per idle period. It shuts the read side of a session past its time
+ * down, which ends the pending read (end of file); the session sees
+ * timed_out and answers 421. The write side stays open for that reply.
+ * ---------------------------------------------------------------- */
+
+static void watchdog_task(void *arg)
+{
+	int64_t period = sink.idle_ns / 4;
+
+	if (period > 500 * RT_MSEC)
+		period = 500 * RT_MSEC;
+	if (period < 5 * RT_MSEC)
+		period = 5 * RT_MSEC;
+	for (;;) {
+		int64_t now;
+
+		rt_sleep(period);
+		now = rt_now();
+		rt_mutex_lock(&sink.lock);
+		if (sink.stopping) {
+			rt_mutex_unlock(&sink.lock);
+			return;
+		}
+		for (struct conn *c = sink.list; c; c = c->next) {
+			if (atomic_load_explicit(&c->idle_until,
+						 memory_order_relaxed) > now ||
+			    atomic_load(&c->timed_out))
+				continue;
+			atomic_store(&c->timed_out, 1);
+			rt_shutdown(c->fd, SHUT_RD);
+		}
+		rt_mutex_unlock(&sink.lock);
+	}
 }
 
 /* ------------------------------------------------------------------
@@ -676,6 +761,7 @@ static void main_task(void *arg)
 	}
 	rt_call_on_worker_stack(announce_on_worker, NULL);
 	rt_go(stop_task, NULL);
+	rt_go(watchdog_task, NULL);
 	for (;;) {
 		struct conn *c;
 		int fd = rt_accept(sink.l);
@@ -697,6 +783,8 @@ static void main_task(void *arg)
 		c->fd = fd;
 		c->registered = false;
 		c->tmp_fd = -1;
+		atomic_store(&c->timed_out, 0);
+		atomic_store(&c->idle_until, INT64_MAX);
 		/* Over the limit: the task answers 421 and closes. */
 		c->over_limit = atomic_fetch_add(&sink.live, 1) >=
 				sink.max_conns;
