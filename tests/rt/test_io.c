@@ -424,6 +424,147 @@ static void test_many_connections(void **state)
 }
 
 /* ------------------------------------------------------------------
+ * A request and its reply as one linked pair (rt_sendmsg_recv)
+ * ---------------------------------------------------------------- */
+
+static char pair_big[1u << 20];
+
+struct pair_srv {
+	struct rt_listener *l;
+	_Atomic int done;
+};
+
+/* Reads "N\n"-terminated requests of any size, answers each with
+ * "ok <bytes>\n"; stops at EOF. */
+static void pair_server(void *arg)
+{
+	struct pair_srv *ps = arg;
+	static char buf[65536];
+	int fd = rt_accept_until(ps->l, rt_now() + TEST_DEADLINE);
+	size_t got = 0;
+	ssize_t n;
+
+	RTT_CHECK(fd >= 0);
+	while (fd >= 0 && (n = rt_recv_until(fd, buf, sizeof(buf), 0,
+					     rt_now() + TEST_DEADLINE)) > 0) {
+		got += (size_t)n;
+		if (buf[n - 1] == '\n') {
+			char line[32];
+			int len = snprintf(line, sizeof(line), "ok %zu\n", got);
+
+			RTT_CHECK(send_all(fd, line, (size_t)len) == 0);
+			got = 0;
+		}
+	}
+	if (fd >= 0)
+		rt_close(fd);
+	atomic_store(&ps->done, 1);
+}
+
+static void pair_main(void *arg)
+{
+	struct sockaddr_in addr;
+	struct pair_srv ps = { 0 };
+	struct msghdr mh = { 0 };
+	struct iovec iov[2];
+	char reply[64];
+	ssize_t sent, n;
+	int fd;
+
+	ps.l = listen_loopback(&addr);
+	if (!ps.l)
+		return;
+	rt_go(pair_server, &ps);
+	fd = dial(&addr);
+	RTT_CHECK(fd >= 0);
+	mh.msg_iov = iov;
+	/* small, two iovecs */
+	iov[0] = (struct iovec){ "hello ", 6 };
+	iov[1] = (struct iovec){ "there\n", 6 };
+	mh.msg_iovlen = 2;
+	n = rt_sendmsg_recv(fd, &mh, MSG_NOSIGNAL, reply, sizeof(reply), 0,
+			    &sent);
+	RTT_CHECKF(sent == 12 && n == 6 && memcmp(reply, "ok 12\n", 6) == 0,
+		   "pair: sent %zd, got %zd", sent, n);
+	/* 1 MiB: far more than the socket buffers; the ring finishes the
+	 * send (MSG_WAITALL) before the receive runs */
+	memset(pair_big, 'b', sizeof(pair_big));
+	pair_big[sizeof(pair_big) - 1] = '\n';
+	iov[0] = (struct iovec){ pair_big, sizeof(pair_big) };
+	mh.msg_iovlen = 1;
+	n = rt_sendmsg_recv_until(fd, &mh, MSG_NOSIGNAL, reply, sizeof(reply),
+				  0, &sent, rt_now() + TEST_DEADLINE);
+	RTT_CHECKF(sent == (ssize_t)sizeof(pair_big), "big pair: sent %zd",
+		   sent);
+	RTT_CHECKF(n > 0 && strncmp(reply, "ok 1048576\n", (size_t)n) == 0,
+		   "big pair: got %zd '%.*s'", n, (int)(n > 0 ? n : 0), reply);
+	/* a deadline with no answer (no newline: the server waits) */
+	iov[0] = (struct iovec){ "no end", 6 };
+	n = rt_sendmsg_recv_until(fd, &mh, MSG_NOSIGNAL, reply, sizeof(reply),
+				  0, &sent, rt_now() + 30 * RT_MSEC);
+	RTT_CHECKF(sent == 6 && n == -ETIMEDOUT, "pair deadline: %zd %zd",
+		   sent, n);
+	/* the send fails: the receive is not made */
+	RTT_CHECK(rt_shutdown(fd, SHUT_WR) == 0);
+	iov[0] = (struct iovec){ "late\n", 5 };
+	n = rt_sendmsg_recv(fd, &mh, MSG_NOSIGNAL, reply, sizeof(reply), 0,
+			    &sent);
+	RTT_CHECKF(sent == -EPIPE && n == -ECANCELED, "pair after shutdown: "
+		   "sent %zd, got %zd", sent, n);
+	RTT_CHECK(wait_flag(&ps.done, 1));
+	RTT_CHECK(rt_close(fd) == 0);
+	RTT_CHECK(rt_listener_close(ps.l) == 0);
+}
+
+static void test_sendmsg_recv_pair(void **state)
+{
+	struct rt_config cfg = rtt_config(state, 2);
+	struct rt_io_stats tot;
+
+	need_io_uring();
+	rtt_run(&cfg, pair_main, NULL);
+	rt_io_stats_total(&tot);
+	assert_true(tot.ops[RT_IO_SENDMSG] >= 4);
+}
+
+/* ------------------------------------------------------------------
+ * The runtime ends with tasks parked on I/O: rt_main returns (the rings
+ * cancel what is in flight before the stacks go).
+ * ---------------------------------------------------------------- */
+
+static int abandon_fds[2];
+
+static void abandoned_reader(void *arg)
+{
+	static char b[16];
+
+	rt_recv(abandon_fds[0], b, sizeof(b), 0);
+	RTT_CHECK(!"a read nobody answers returned");
+}
+
+static void abandon_main(void *arg)
+{
+	for (int i = 0; i < 10; i++)
+		rt_go(abandoned_reader, NULL);
+	rt_sleep(20 * RT_MSEC);
+}
+
+static void test_end_with_io_in_flight(void **state)
+{
+	struct rt_config cfg = rtt_config(state, 2);
+	int64_t t0;
+
+	need_io_uring();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    abandon_fds), 0);
+	t0 = rtt_now();
+	rtt_run(&cfg, abandon_main, NULL);
+	assert_true(rtt_now() - t0 < 5 * SEC);
+	close(abandon_fds[0]);
+	close(abandon_fds[1]);
+}
+
+/* ------------------------------------------------------------------
  * Multishot accept: connections that arrive before anyone accepts are
  * kept; one SQE serves many connections.
  * ---------------------------------------------------------------- */
@@ -793,6 +934,8 @@ int main(void)
 		RT_TEST(test_echo_sizes),
 		RT_TEST(test_many_connections),
 		RT_TEST(test_accept_multishot),
+		RT_TEST(test_sendmsg_recv_pair),
+		RT_TEST(test_end_with_io_in_flight),
 		RT_TEST(test_deadline),
 		RT_TEST(test_close),
 		RT_TEST(test_files),
