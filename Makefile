@@ -78,9 +78,13 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_STATIC_SRCS := $(wildcard tests/*/*_static.c)
 TEST_STATIC_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_STATIC_SRCS))
-# Code shared by the test programs of a layer: tests/<layer>/lib_*.c
+# Code shared by the test programs of a layer: tests/<layer>/lib_*.c; and
+# by the test programs of every layer: tests/common/lib_*.c (tl_ helpers),
+# which test_libs adds to every test binary, the *_static ones included.
+# tests/common is no layer: it holds no test_*.c, so it makes no binaries.
 TEST_LIB_SRCS := $(wildcard tests/*/lib_*.c)
-test_libs = $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
+test_libs = $(wildcard tests/common/lib_*.c) \
+	    $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
 
 .PHONY: all lib driver tests test bench compare install clean check-linker deps test-numa-vm memcheck
 .DEFAULT_GOAL := all
