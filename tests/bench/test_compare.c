@@ -68,7 +68,7 @@ TL_RUN_DEFINE(R, OUT_MAX);          /* the last child's */
 TL_RUN_DEFINE(main_run, OUT_MAX);   /* the group set-up's comparison */
 
 static char driver[PATH_MAX + 32], bindir[PATH_MAX + 8], root[PATH_MAX];
-static char outdir[PATH_MAX], go_tool[PATH_MAX];
+static char outdir[PATH_MAX];
 static bool have_sink, have_go;
 static int cpus;
 /* The smtp-sink of test_external_server; the group teardown stops it
@@ -148,18 +148,12 @@ static char go_build_error[1024];
 static void build_go_peer(void)
 {
 	char out[PATH_MAX + 32], dir[PATH_MAX + 32];
-	const char *argv[] = { go_tool, "build", "-o", out, ".", NULL };
+	int rc;
 
-	if (tl_find_on_path("go", go_tool, sizeof(go_tool)) != 0)
-		return;
-	/* go build needs a cache; without HOME it has no default one. */
-	if (!getenv("GOCACHE") && !getenv("XDG_CACHE_HOME") && !getenv("HOME")) {
-		snprintf(dir, sizeof(dir), "%s/gocache", outdir);
-		setenv("GOCACHE", dir, 1);
-	}
 	snprintf(out, sizeof(out), "%s/email-go", bindir);
 	snprintf(dir, sizeof(dir), "%s/bench/email/go", root);
-	if (!run_argv(argv, dir, BUILD_TIMEOUT_MS) || R.status != 0)
+	rc = tl_go_build(&R, dir, out, outdir, BUILD_TIMEOUT_MS);
+	if (rc < 0 && rc != -ENOENT)
 		snprintf(go_build_error, sizeof(go_build_error),
 			 "go build failed: %.900s", R.err);
 }

@@ -167,7 +167,12 @@ int tl_driver_path(char *buf, size_t len)
 		return ret;
 	if ((size_t)snprintf(buf, len, "%s/bin/threadlab", build) >= len)
 		return -ENAMETOOLONG;
-	return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+	if (access(buf, X_OK) != 0) {
+		fprintf(stderr, "%s: %s is missing; `make all` builds it\n",
+			program_invocation_short_name, buf);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* Whether dir/probe exists (probe NULL: yes). */
@@ -218,6 +223,25 @@ int tl_find_on_path(const char *name, char *buf, size_t len)
 			return 0;
 	}
 	return -ENOENT;
+}
+
+int tl_go_build(struct tl_run *r, const char *src, const char *out,
+		const char *scratch, int timeout_ms)
+{
+	char go[PATH_MAX], cache[PATH_MAX + 16];
+	const char *argv[] = { go, "build", "-o", out, ".", NULL };
+	int ret;
+
+	if (tl_find_on_path("go", go, sizeof(go)) != 0)
+		return -ENOENT;
+	if (!getenv("GOCACHE") && !getenv("XDG_CACHE_HOME") && !getenv("HOME")) {
+		snprintf(cache, sizeof(cache), "%s/gocache", scratch);
+		setenv("GOCACHE", cache, 1);
+	}
+	ret = tl_run_argv(r, argv, src, timeout_ms);
+	if (ret < 0)
+		return ret;
+	return r->status == 0 ? 0 : -EIO;
 }
 
 bool tl_matches(const char *text, const char *pattern)

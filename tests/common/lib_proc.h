@@ -65,7 +65,8 @@ int tl_build_dir(char *buf, size_t len);
 /*
  * The driver the build made, <build>/bin/threadlab (see tl_build_dir),
  * into buf. RETURN VALUE: 0; -ENOENT when it is not there or not
- * executable (buf holds the path looked at); -errno as tl_build_dir.
+ * executable (buf holds the path looked at, and a line on stderr names it
+ * and says that `make all` builds it); -errno as tl_build_dir.
  */
 int tl_driver_path(char *buf, size_t len);
 
@@ -83,6 +84,18 @@ int tl_source_root(char *buf, size_t len, const char *probe);
  * RETURN VALUE: 0, or -ENOENT when it is nowhere.
  */
 int tl_find_on_path(const char *name, char *buf, size_t len);
+
+/*
+ * Build the Go program in directory `src` into the binary `out` with the
+ * go on PATH (`go build -o out .`), its output into r. go build needs a
+ * cache and has no default one without HOME: when neither GOCACHE,
+ * XDG_CACHE_HOME nor HOME is set, GOCACHE is set to <scratch>/gocache.
+ * RETURN VALUE: 0 when it built; -ENOENT when there is no go on PATH;
+ * -ETIMEDOUT when it overran timeout_ms; -EIO when go build failed
+ * (r->status its exit status, r->err why); -errno as tl_run_argv.
+ */
+int tl_go_build(struct tl_run *r, const char *src, const char *out,
+		const char *scratch, int timeout_ms);
 
 /* Whether a line of `text` matches the extended regex `pattern` (^ and $
  * match at every line's start and end). A pattern that does not compile
