@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "numa/topo.h"
 #include "syscalls/sys.h"
 
 #define MAX_ITERS 1000000000ull   /* Go's cap on b.N */
@@ -536,4 +537,36 @@ int bench_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return BENCH_EXIT_USAGE;
+}
+
+int bench_describe_plan(const char *placement, int workers, char *buf,
+			 size_t len)
+{
+	struct topo *t = calloc(1, sizeof(*t));
+	struct topo_plan plan = { 0 };
+	struct topo_policy pol;
+	char err[256];
+	size_t off;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	r = topo_discover(t, err, sizeof(err));
+	if (r == 0)
+		r = topo_policy_select(&pol, placement, err, sizeof(err));
+	if (r == 0)
+		r = topo_plan_make(&plan, t, workers, &pol, err, sizeof(err));
+	free(t);
+	if (r < 0) {
+		snprintf(buf, len, "%s", err);
+		return r;
+	}
+	topo_policy_format(&pol, buf, len);
+	off = strlen(buf);
+	for (int i = 0; i < plan.nworkers && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s w%d cpu%d node%d",
+					i ? "," : ":", i, plan.worker[i].cpu,
+					plan.worker[i].node);
+	topo_plan_free(&plan);
+	return 0;
 }

@@ -190,6 +190,15 @@ extern const struct bench_def bench_micro_vocab[];     /* micro/vocab.c */
 int bench_micro_go(const regex_t *re, const struct bench_opts *opts,
 		   const char *const *names, size_t nnames);
 
+/*
+ * The placement plan that rt/ workers follow under `placement` (NULL:
+ * THREADLAB_PLACEMENT, else compact) with `workers` workers (0: one per
+ * usable CPU), in one line for reports: "spread: w0 cpu0 node0, w1 cpu1
+ * node0". 0; or -EINVAL with numa/'s message in buf.
+ */
+int bench_describe_plan(const char *placement, int workers, char *buf,
+			size_t len);
+
 /* Go's result line for `name` (with its -N already added). */
 void bench_print_result(FILE *to, int width, const char *name, uint64_t n,
 			int64_t elapsed_ns);

@@ -80,10 +80,11 @@
 #include "bench/svg.h"
 #include "syscalls/sys.h"
 
-/* The default N: the whole default run (7 models, 4 settings each, with
- * the syscall runs; 98 runs) took 2 min 21 s on this project's 2-core
- * machine with postfix's smtp-sink, --quick 26 s; report.md records the
- * time of each comparison. */
+/* The default N and runs: the whole default run (7 models, 4 settings
+ * each, 3 timed runs and 2 syscall runs per setting, 2 start-up runs per
+ * model: 154 runs) took 3 min 5 s as `make compare` on this project's
+ * 2-core machine with postfix's smtp-sink; --quick (98 runs) 26 s.
+ * report.md records the time of each comparison. */
 #define DEFAULT_EMAILS 5000
 #define DEFAULT_RUNS 3
 #define QUICK_EMAILS 600
@@ -104,7 +105,7 @@ static const char usage[] =
 "usage: threadlab compare [--emails N] [--quick] [--models LIST]\n"
 "                         [--concurrency LIST] [--size BYTES]\n"
 "                         [--server embedded|smtp-sink|HOST:PORT]\n"
-"                         [--out DIR] [--runs K]\n"
+"                         [--out DIR] [--runs K] [--placement P]\n"
 "\n"
 "Run every email model (threadlab send's clone, pthread and rt; the Go,\n"
 "PHP and Python peers) at each concurrency, with and without --reuse,\n"
@@ -135,6 +136,10 @@ static const char usage[] =
 "  --out DIR          where results go (default out/compare).\n"
 "  --runs K           timed runs per setting, 1 to 100 (default 3; --quick:\n"
 "                     1); the table shows medians, results.txt every run.\n"
+"  --placement P      where the rt sender's and the embedded sink's workers\n"
+"                     run: compact, spread or node=N (numa/'s plan;\n"
+"                     default THREADLAB_PLACEMENT, else compact). The plan\n"
+"                     is recorded in results.txt and report.md.\n"
 "  -h, --help         print this help.\n"
 "\n"
 "Exit status: 0 every run passed, 1 a run failed (a message not\n"
@@ -894,10 +899,22 @@ static int parse_external(const char *s)
 		s);
 }
 
+/* The rt workers' placement plan, for results.txt and report.md. */
+static char placement_plan[1024];
+
+static const char *current_plan(void)
+{
+	if (!placement_plan[0] &&
+	    bench_describe_plan(NULL, 0, placement_plan,
+				sizeof(placement_plan)) < 0)
+		return "unknown";
+	return placement_plan;
+}
+
 static int parse_flags(int argc, char **argv, const char **server)
 {
 	enum { OPT_EMAILS = 256, OPT_QUICK, OPT_MODELS, OPT_CONC, OPT_SIZE,
-	       OPT_SERVER, OPT_OUT, OPT_RUNS };
+	       OPT_SERVER, OPT_OUT, OPT_RUNS, OPT_PLACEMENT };
 	static const struct option longopts[] = {
 		{ "emails", required_argument, NULL, OPT_EMAILS },
 		{ "quick", no_argument, NULL, OPT_QUICK },
@@ -907,6 +924,7 @@ static int parse_flags(int argc, char **argv, const char **server)
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "out", required_argument, NULL, OPT_OUT },
 		{ "runs", required_argument, NULL, OPT_RUNS },
+		{ "placement", required_argument, NULL, OPT_PLACEMENT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -955,6 +973,15 @@ static int parse_flags(int argc, char **argv, const char **server)
 					"invalid --runs '%s': want a whole number from 1 to %d",
 					optarg, MAX_RUNS);
 			opts.runs = (unsigned)v;
+			break;
+		case OPT_PLACEMENT:
+			/* The rt sender and the embedded sink read it from
+			 * the environment they inherit. */
+			if (bench_describe_plan(optarg, 0, placement_plan,
+						sizeof(placement_plan)) < 0)
+				return bench_usage_error("compare", "%s",
+							 placement_plan);
+			setenv("THREADLAB_PLACEMENT", optarg, 1);
 			break;
 		case 'h':
 			bench_cmd_usage(&bench_cmd_compare, stdout);
@@ -1529,7 +1556,8 @@ static double strace_per_email(struct config *c, const struct sc_table *run,
 				b = base->e[j].calls;
 		all[n] = run->e[i];
 		all[n].calls = (run->e[i].calls - b) / emails;
-		if (all[n].calls <= 0)
+		/* Less than one call in 200 emails: not worth a column. */
+		if (all[n].calls < 0.005)
 			continue;
 		total += all[n].calls;
 		n++;
@@ -1874,6 +1902,7 @@ static int write_results(const struct machine *mc)
 		(unsigned long long)opts.emails,
 		(unsigned long long)opts.syscall_emails,
 		(unsigned long long)opts.size);
+	fprintf(f, "plan: %s\n", current_plan());
 	for (size_t i = 0; i < n_configs; i++) {
 		const struct config *c = &configs[i];
 
@@ -2048,8 +2077,9 @@ static void write_threads_notes(FILE *f)
 		if (!m->selected)
 			continue;
 		for (size_t i = 0; i < n_configs; i++)
+			/* >=: of equal counts, the highest concurrency's */
 			if (configs[i].m == m && known(configs[i].threads) &&
-			    configs[i].threads > most) {
+			    configs[i].threads >= most) {
 				most = configs[i].threads;
 				at = configs[i].conc;
 			}
@@ -2177,6 +2207,8 @@ static int write_report(const struct machine *mc, int argc, char **argv,
 	fprintf(f, "- Command: `");
 	write_command(f, argc, argv);
 	fprintf(f, "`\n- Server: %s\n", server_description());
+	fprintf(f, "- Placement of the rt workers (numa/'s plan): %s\n",
+		current_plan());
 	fprintf(f, "- Emails per run: %llu (syscall runs: %llu), message "
 		"size %llu bytes, %u timed run%s per setting%s\n",
 		(unsigned long long)opts.emails,

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
-#include "numa/topo.h"
 #include "syscalls/sys.h"
 
 static const struct bench_def *const suites[] = {
@@ -136,40 +135,6 @@ static size_t select_benchmarks(const regex_t *re,
 	return n;
 }
 
-/* The placement plan the rt/ benchmarks will follow, in one line:
- * "compact: w0 cpu0 node0, w1 cpu1 node0" (or the error in buf). */
-static int describe_plan(const char *placement, int workers, char *buf,
-			 size_t len)
-{
-	struct topo *t = calloc(1, sizeof(*t));
-	struct topo_plan plan = { 0 };
-	struct topo_policy pol;
-	char err[256];
-	size_t off;
-	int r;
-
-	if (!t)
-		return -ENOMEM;
-	r = topo_discover(t, err, sizeof(err));
-	if (r == 0)
-		r = topo_policy_select(&pol, placement, err, sizeof(err));
-	if (r == 0)
-		r = topo_plan_make(&plan, t, workers, &pol, err, sizeof(err));
-	free(t);
-	if (r < 0) {
-		snprintf(buf, len, "%s", err);
-		return r;
-	}
-	topo_policy_format(&pol, buf, len);
-	off = strlen(buf);
-	for (int i = 0; i < plan.nworkers && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s w%d cpu%d node%d",
-					i ? "," : ":", i, plan.worker[i].cpu,
-					plan.worker[i].node);
-	topo_plan_free(&plan);
-	return 0;
-}
-
 /* The Go peer, given every C benchmark's name; returns 1 if go test
  * failed. With nothing selected anywhere, warns as `go test` does. */
 static int run_go(const regex_t *re, const struct bench_opts *opts,
@@ -269,7 +234,7 @@ static int micro_main(int argc, char **argv)
 
 	/* The rt/ benchmarks read the policy from the environment (their
 	 * rt_config leaves it NULL), so one setting reaches every run. */
-	r = describe_plan(placement, opts.workers, plan, sizeof(plan));
+	r = bench_describe_plan(placement, opts.workers, plan, sizeof(plan));
 	if (r < 0)
 		return bench_usage_error("micro", "%s", plan);
 	if (placement)

@@ -431,7 +431,8 @@ static void test_results(void **state)
 	char *text, *save = NULL;
 	unsigned lines = 0, seen_all = ~0u, headers = 0;
 	static const char *const keys[] = { "date: ", "cpu: ", "cores: ",
-		"kernel: ", "server: smtp-sink", "emails: 200" };
+		"kernel: ", "server: smtp-sink", "emails: 200",
+		"plan: compact: w0 cpu" };
 
 	need_sink();
 	text = slurp("results.txt");
@@ -458,7 +459,7 @@ static void test_results(void **state)
 		}
 	}
 	free(text);
-	assert_int_equal(headers, (1u << 6) - 1);
+	assert_int_equal(headers, (1u << 7) - 1);
 	assert_int_equal(lines, have_go ? 12 : 8);
 	/* Every line has the sender's metrics and the measured ones
 	 * (io_uring only for the rt model; none here). */
@@ -478,6 +479,7 @@ static void test_report(void **state)
 	md = slurp("report.md");
 	assert_non_null(md);
 	assert_true(matches(md, "^- Server: smtp-sink \\(postfix's /usr/sbin/smtp-sink"));
+	assert_true(matches(md, "^- Placement of the rt workers \\(numa/'s plan\\): compact: w0 cpu"));
 	assert_true(matches(md, "^- Command: `threadlab compare --quick "));
 	assert_true(matches(md, "^- Machine: .+, [0-9]+ CPUs, Linux "));
 	assert_true(matches(md, "^\\| model \\| conc \\| reuse \\| emails/s \\|"));
