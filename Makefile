@@ -88,7 +88,7 @@ TEST_LIB_SRCS := $(wildcard tests/*/lib_*.c)
 test_libs = $(wildcard tests/common/lib_*.c) \
 	    $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
 
-.PHONY: all lib driver tests test bench compare install clean check-linker deps test-numa-vm memcheck
+.PHONY: all lib driver tests test bench compare install clean check-linker deps test-numa-vm memcheck examples
 .DEFAULT_GOAL := all
 
 all: lib driver tests
@@ -152,6 +152,19 @@ $(BUILD)/tests/email/%: tests/email/%.c $(TEST_LIB_SRCS) $(EMAIL_TEST_OBJS) $(LI
 $(BUILD)/tests/%_static: tests/%_static.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $(call test_libs,$*) $< $(LIB) $(LIB_LIBS) -o $@
+
+# Go by Example in C (docs/examples/*.c): task code, so compiled with
+# -fsplit-stack and linked by gold/lld like the rt tests. tests/rt's
+# test_examples runs them, so building it builds them (order-only).
+EXAMPLE_SRCS := $(wildcard docs/examples/*.c)
+EXAMPLE_BINS := $(patsubst docs/examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+examples: check-linker $(EXAMPLE_BINS)
+
+$(BUILD)/examples/%: docs/examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(RT_CFLAGS) $(LDFLAGS) $< $(LIB) $(LIB_LIBS) -o $@
+
+$(BUILD)/tests/rt/test_examples: | $(EXAMPLE_BINS)
 
 # The two commands of the README. Each first makes sure the Debian
 # packages it needs are there (scripts/packages.txt is the only list), then

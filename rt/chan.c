@@ -269,16 +269,58 @@ struct rt_chan *rt_chan_new(size_t elem_size, size_t cap)
 	return c;
 }
 
+/* Whether c's queues hold only waiters of selects already completed
+ * (through another case); stops the program on a live waiter. */
+static bool only_stale_waiters(struct rt_chan *c)
+{
+	struct rt__waitq *qs[2] = { &c->recvq, &c->sendq };
+	bool stale = false;
+
+	for (int i = 0; i < 2; i++) {
+		for (struct rt__waiter *w = qs[i]->first; w; w = w->next) {
+			if (!w->sel || !atomic_load_explicit(
+					    &w->sel->done, memory_order_acquire)) {
+				rt__spin_unlock(&c->lock);
+				rt__panic("rt_chan_free: tasks still wait on "
+					  "the channel");
+			}
+			stale = true;
+		}
+	}
+	return stale;
+}
+
+RT__ON_WORKER_STACK static void *sched_yield_on_worker(void *unused)
+{
+	sys_sched_yield();
+	return NULL;
+}
+
+/*
+ * A select completed through one channel leaves its waiters on the
+ * others until its task runs again and takes them off (under each
+ * channel's lock): so a channel may be freed right after the task in
+ * select was woken — as C code naturally does — we wait for those
+ * tasks first (they are runnable: the one who completed the select
+ * unparks it).
+ */
 void rt_chan_free(struct rt_chan *c)
 {
 	if (!c)
 		return;
-	rt__spin_lock(&c->lock);
-	if (c->recvq.first || c->sendq.first) {
+	for (;;) {
+		bool stale;
+
+		rt__spin_lock(&c->lock);
+		stale = only_stale_waiters(c);
 		rt__spin_unlock(&c->lock);
-		rt__panic("rt_chan_free: tasks still wait on the channel");
+		if (!stale)
+			break;
+		if (rt_in_task())
+			rt_yield();
+		else
+			rt_call_on_worker_stack(sched_yield_on_worker, NULL);
 	}
-	rt__spin_unlock(&c->lock);
 	rt__free(c);
 }
 

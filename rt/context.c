@@ -27,10 +27,10 @@
  *     and then owns the list's references.
  *
  * Locks: c->lock (a spinlock) protects c->children, err's write, and
- * the `listed` flag and sibling links of c's children. Order: a parent's
- * lock is never held while a child's is taken (cancel walks the detached
- * list unlocked); context locks come before channel locks (none is held
- * while closing done, in fact) and timer heap locks (docs/LOCKING.md).
+ * the `listed` flag and sibling links of c's children. Context locks
+ * never nest: a parent's lock is never held while a child's is taken
+ * (cancel walks the detached list unlocked), and none is held while the
+ * done channel is closed or the timer stopped (docs/LOCKING.md).
  */
 #include <errno.h>
 

@@ -269,7 +269,10 @@ struct rt_chan;
  * failure; elem_size > RT_CHAN_ELEM_MAX stops the program). */
 struct rt_chan *rt_chan_new(size_t elem_size, size_t cap);
 /* Free c. No task may wait on it or use it after (stops the program if
- * one waits). NULL is ignored. */
+ * one waits). Tasks whose select completed through another channel and
+ * that have not yet taken their waiters off c are waited for: c may be
+ * freed as soon as the other side of a select has been woken. NULL is
+ * ignored. */
 void rt_chan_free(struct rt_chan *c);
 /* Send the element at `elem`: blocks until a receiver takes it or there
  * is room in the buffer. On a closed channel (also when it is closed

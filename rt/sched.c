@@ -45,6 +45,13 @@
  * look is never slept through; work a task queues on its own worker
  * needs no wake at all to be run eventually.
  *
+ * Timers (timer.c, docs/time.md) fire on g0 only, never in a task (a
+ * parking task may hold a lock a timer's callback needs): the loop fires
+ * its worker's due timers, and every worker's before it sleeps, with the
+ * futex timeout set by the earliest timer; next_local sends a task that
+ * switches away to g0 when its worker's heap has a timer due, and so
+ * does rt_yield. Each hook is marked "timer.c".
+ *
  * Shared state and its protection:
  *   sched.gq[k]         its lock (leaf spinlock); its len and sched.gq_len
  *                       (the total) also read without it

@@ -27,10 +27,12 @@
  *   - No vocabulary spinlock is held while a task switches except the
  *     ones released by the unlock callback of rt__park.
  *
- * Lock order (docs/LOCKING.md): context locks (parent before child) ->
- * channel locks (by address) -> a timer heap's lock -> sched.c's leaf
- * locks (the global queue, the idle list, the pools). The sync objects'
- * locks (struct rt__sema, rt_cond) are leaves above sched.c's.
+ * Lock order (docs/LOCKING.md): channel locks (several only in select,
+ * by address) -> a timer heap's lock -> sched.c's and pool.c's leaf
+ * locks (global queues, the idle list, the pools), which rt__unpark and
+ * the switch of a parking task take. Context locks and the sync
+ * objects' locks (struct rt__sema, rt_cond) never nest with another
+ * vocabulary lock; sched.c's may be taken under them.
  */
 #ifndef THREADLAB_RT_VOCAB_H
 #define THREADLAB_RT_VOCAB_H

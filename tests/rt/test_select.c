@@ -400,6 +400,47 @@ static void test_close_wakes_select(void **state)
 }
 
 /* ------------------------------------------------------------------
+ * Freeing the other channels of a select as soon as it was completed:
+ * the woken task may not yet have taken its waiters off them, and
+ * rt_chan_free waits for it (a use after free otherwise).
+ * ---------------------------------------------------------------- */
+struct fa {
+	struct rt_chan *a, *b;
+};
+
+static void fa_selector(void *arg)
+{
+	struct fa *f = arg;
+	struct rt_select_case cs[2];
+	int v;
+
+	cs[0] = RT_CASE_RECV(f->a, &v);
+	cs[1] = RT_CASE_RECV(f->b, &v);
+	RTT_CHECK(rt_select(cs, 2, RT_SELECT_BLOCK) == 0 && v == 1);
+}
+
+static void free_after_main(void *arg)
+{
+	for (int i = 0; i < rtt_scale(3000); i++) {
+		struct fa f;
+
+		f.a = rt_chan_new(sizeof(int), 0);
+		f.b = rt_chan_new(sizeof(int), 0);
+		rt_go(fa_selector, &f);
+		rt_chan_sendv(f.a, int, 1);     /* completes the select */
+		rt_chan_free(f.b);              /* its waiter may be there */
+		rt_chan_free(f.a);
+	}
+}
+
+static void test_free_after_select(void **state)
+{
+	struct rt_config cfg = rtt_config(state, 2);
+
+	rtt_run(&cfg, free_after_main, NULL);
+}
+
+/* ------------------------------------------------------------------
  * Misuse
  * ---------------------------------------------------------------- */
 static void run1(void (*fn)(void *))
@@ -487,6 +528,7 @@ int main(void)
 		RT_TEST(test_fairness),
 		RT_TEST(test_select_counts),
 		RT_TEST(test_close_wakes_select),
+		RT_TEST(test_free_after_select),
 		cmocka_unit_test(test_misuse),
 	};
 
