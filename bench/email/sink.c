@@ -733,9 +733,17 @@ static void *announce_on_worker(void *arg)
 	return NULL;
 }
 
-static void *listen_error_on_worker(void *arg)
+/* Why the sink cannot start, on stderr. */
+struct start_error {
+	const char *what;
+	int err;                         /* -errno */
+};
+
+static void *start_error_on_worker(void *arg)
 {
-	fprintf(stderr, "threadlab sink: %s\n", (const char *)arg);
+	const struct start_error *e = arg;
+
+	fprintf(stderr, "threadlab sink: %s: %s\n", e->what, strerror(-e->err));
 	return NULL;
 }
 
@@ -746,17 +754,21 @@ static void main_task(void *arg)
 
 	r = rt_io_available();
 	if (r < 0) {
+		struct start_error e = {
+			"io_uring is not available on this system", r
+		};
+
 		sink.start_err = r;
-		rt_call_on_worker_stack(listen_error_on_worker,
-			(void *)"io_uring is not available on this system");
+		rt_call_on_worker_stack(start_error_on_worker, &e);
 		return;
 	}
 	r = rt_listen((struct sockaddr *)&sink.addr, sink.addrlen, 4096,
 		      &sink.l);
 	if (r < 0) {
+		struct start_error e = { "cannot listen", r };
+
 		sink.start_err = r;
-		rt_call_on_worker_stack(listen_error_on_worker,
-					(void *)strerrordesc_np(-r));
+		rt_call_on_worker_stack(start_error_on_worker, &e);
 		return;
 	}
 	rt_call_on_worker_stack(announce_on_worker, NULL);
