@@ -422,21 +422,36 @@ static void main_task(void *arg)
 }
 
 /*
- * The runtime's configuration: the environment's (rt/rt.h), except the
- * first stack segment, 2048 bytes unless THREADLAB_STACK_SEGMENT says.
- * A session's deepest point is where it resumes from a completion: its
- * own frames (about 400 bytes) under rt_sendmsg_recv and the scheduler's
- * resume path; with the default 1280-byte segment (512 usable) that
- * point lies just past the first segment, and every round trip crossed
- * into a second one (libgcc's __morestack, a hot split: 2141 segments
- * grown and trimmed for 20000 emails at concurrency 200). 2048 keeps it
- * in the first segment; 200 sessions cost 150 KiB more.
+ * The runtime's configuration: the environment's (rt/rt.h), with two
+ * exceptions that the environment can still override:
+ *
+ * The first stack segment is 2048 bytes (THREADLAB_STACK_SEGMENT). A
+ * session's deepest point is where it resumes from a completion: its own
+ * frames (about 400 bytes) under rt_sendmsg_recv and the scheduler's
+ * resume path. With the default 1280-byte segment (512 usable) that point
+ * lies just past the first segment, and every round trip crossed into a
+ * second one (libgcc's __morestack, a hot split: 2141 segments grown and
+ * trimmed for 20000 emails at concurrency 200). 2048 keeps it in the
+ * first segment; 200 sessions cost 150 KiB more.
+ *
+ * The workers are not pinned (THREADLAB_PIN, THREADLAB_PLACEMENT). The
+ * sender and the sink are two processes sharing the same CPUs, each
+ * round trip a wake-up in the other one. Pinned one per CPU, a worker and
+ * the peer worker it wakes stay wherever they are, often on the other
+ * CPU, and every reply costs an inter-processor wake-up (20-27 us here,
+ * FINDINGS.md); unpinned, the kernel puts a waker and its wakee on one
+ * CPU, as it does for the Go peer's threads and the clone model's, which
+ * are not pinned either. Measured with docs/io.md's commands (4 fresh
+ * sink+sender pairs each, 2000 emails, concurrency 2 with --reuse): 86-97
+ * us of client CPU per email pinned, 42-62 unpinned.
  */
 struct rt_config *bench_send_rt_config(struct rt_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (!getenv("THREADLAB_STACK_SEGMENT"))
 		cfg->segment_size = 2048;
+	if (!getenv("THREADLAB_PIN") && !getenv("THREADLAB_PLACEMENT"))
+		cfg->pin = -1;
 	return cfg;
 }
 
