@@ -442,8 +442,9 @@ static void main_task(void *arg)
  * FINDINGS.md); unpinned, the kernel puts a waker and its wakee on one
  * CPU, as it does for the Go peer's threads and the clone model's, which
  * are not pinned either. Measured with docs/io.md's commands (4 fresh
- * sink+sender pairs each, 2000 emails, concurrency 2 with --reuse): 86-97
- * us of client CPU per email pinned, 42-62 unpinned.
+ * sink+sender pairs each, twice, 2000 emails, concurrency 2 with
+ * --reuse): 86-97 us of client CPU per email pinned (one run of the 8:
+ * 48), 42-62 unpinned.
  */
 struct rt_config *bench_send_rt_config(struct rt_config *cfg)
 {
