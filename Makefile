@@ -78,9 +78,15 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_STATIC_SRCS := $(wildcard tests/*/*_static.c)
 TEST_STATIC_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_STATIC_SRCS))
-# Code shared by the test programs of a layer: tests/<layer>/lib_*.c
+# Code shared by the test programs of a layer: tests/<layer>/lib_*.c; and
+# by the test programs of every layer: tests/common/lib_*.c (tl_ helpers),
+# which test_libs adds to every test binary, the *_static ones included.
+# tests/common is no layer: it holds no test_*.c, so it makes no binaries.
+# The rules name the test's own source last: gcc -MMD writes every source's
+# dependencies of one command to the same .d file, and the last one stays.
 TEST_LIB_SRCS := $(wildcard tests/*/lib_*.c)
-test_libs = $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
+test_libs = $(wildcard tests/common/lib_*.c) \
+	    $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
 
 .PHONY: all lib driver tests test bench compare install clean check-linker deps test-numa-vm memcheck examples
 .DEFAULT_GOAL := all
@@ -131,18 +137,18 @@ $(DRIVER): $(BENCH_OBJS) $(LIB)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(call test_libs,$*) $(LIB) $(LIB_LIBS) -lcmocka -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(call test_libs,$*) $< $(LIB) $(LIB_LIBS) -lcmocka -o $@
 
 # The email tests also link the SMTP state machines they test (the
 # library holds only syscalls/ and numa/); the shorter stem wins.
 EMAIL_TEST_OBJS := $(BUILD)/obj/bench/email/smtp.c.o
 $(BUILD)/tests/email/%: tests/email/%.c $(TEST_LIB_SRCS) $(EMAIL_TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(call test_libs,email/$*) $(EMAIL_TEST_OBJS) $(LIB) $(LIB_LIBS) -lcmocka -lpthread -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(call test_libs,email/$*) $< $(EMAIL_TEST_OBJS) $(LIB) $(LIB_LIBS) -lcmocka -lpthread -o $@
 
 $(BUILD)/tests/%_static: tests/%_static.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $< $(call test_libs,$*) $(LIB) $(LIB_LIBS) -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(STATIC_LDFLAGS) $(call test_libs,$*) $< $(LIB) $(LIB_LIBS) -o $@
 
 # Go by Example in C (docs/examples/*.c): task code, so compiled with
 # -fsplit-stack and linked by gold/lld like the rt tests. tests/rt's

@@ -38,13 +38,8 @@
  *
  * Shared state: none; the tests run one after another on one thread.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <regex.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -55,114 +50,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#define SMTP_SINK "/usr/sbin/smtp-sink"
+#include "tests/common/lib_net.h"
+#include "tests/common/lib_proc.h"
+
+#define SMTP_SINK TL_SMTP_SINK
 #define CHILD_TIMEOUT_MS 120000
 #define BUILD_TIMEOUT_MS 180000     /* go build, cold cache */
+#define SINK_WAIT_MS 5000           /* for our smtp-sink to answer */
 #define OUT_MAX (256 * 1024)
 
-struct run {
-	int status;                  /* exit status; -1 if killed */
-	char out[OUT_MAX];
-	char err[OUT_MAX];
-};
-
-static struct run R;             /* the last child's */
-static struct run main_run;      /* the group set-up's comparison */
+TL_RUN_DEFINE(R, OUT_MAX);          /* the last child's */
+TL_RUN_DEFINE(main_run, OUT_MAX);   /* the group set-up's comparison */
 
 static char driver[PATH_MAX + 32], bindir[PATH_MAX + 8], root[PATH_MAX];
-static char outdir[PATH_MAX], go_tool[PATH_MAX];
+static char outdir[PATH_MAX];
 static bool have_sink, have_go;
 static int cpus;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool drain(int fd, char *buf, size_t *len)
-{
-	char scratch[4096];
-	ssize_t n;
-
-	if (*len < OUT_MAX - 1)
-		n = read(fd, buf + *len, OUT_MAX - 1 - *len);
-	else
-		n = read(fd, scratch, sizeof(scratch));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return true;
-	if (n <= 0)
-		return false;
-	if (*len < OUT_MAX - 1)
-		*len += (size_t)n;
-	return true;
-}
+/* The smtp-sink of test_external_server; the group teardown stops it
+ * when a failure jumped out of the test. */
+static struct tl_sink external = TL_SINK_INIT;
 
 /* Run argv (argv[0] a path) in dir (NULL: here) into R; false when it
- * overran its time and was killed. */
+ * overran its time and was killed (or could not be started). */
 static bool run_argv(const char *const *argv, const char *dir, int timeout_ms)
 {
-	int out[2], err[2], st;
-	size_t out_len = 0, err_len = 0;
-	bool out_open = true, err_open = true;
-	int64_t deadline = now_ms() + timeout_ms;
-	pid_t pid;
-
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-		return false;
-	pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		if (dir && chdir(dir) != 0)
-			_exit(126);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	while (out_open || err_open) {
-		struct pollfd p[2] = {
-			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
-			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
-		};
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			close(out[0]);
-			close(err[0]);
-			R.out[out_len] = R.err[err_len] = '\0';
-			R.status = -1;
-			return false;
-		}
-		if (poll(p, 2, (int)left) < 0)
-			continue;
-		if (out_open && p[0].revents)
-			out_open = drain(out[0], R.out, &out_len);
-		if (err_open && p[1].revents)
-			err_open = drain(err[0], R.err, &err_len);
-	}
-	close(out[0]);
-	close(err[0]);
-	R.out[out_len] = R.err[err_len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return true;
+	return tl_run_argv(&R, argv, dir, timeout_ms) == 0;
 }
 
 /* threadlab compare ARGS... (NULL-terminated) into R. */
@@ -182,34 +99,6 @@ static void run_compare(const char *arg, ...)
 	if (!run_argv(argv, NULL, CHILD_TIMEOUT_MS))
 		fail_msg("threadlab compare did not finish in %d ms; stderr:\n%s",
 			 CHILD_TIMEOUT_MS, R.err);
-}
-
-static bool find_on_path(const char *name, char *buf, size_t len)
-{
-	const char *path = getenv("PATH");
-	char dirs[4096], *save = NULL;
-
-	snprintf(dirs, sizeof(dirs), "%s",
-		 path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *d = strtok_r(dirs, ":", &save); d;
-	     d = strtok_r(NULL, ":", &save)) {
-		snprintf(buf, len, "%s/%s", d, name);
-		if (access(buf, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool matches(const char *text, const char *pattern)
-{
-	regex_t re;
-	bool ok;
-
-	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NEWLINE |
-				 REG_NOSUB), 0);
-	ok = regexec(&re, text, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
 }
 
 /* A whole file into a malloc'ed string (NULL if it cannot be read). */
@@ -239,28 +128,16 @@ static char *slurp(const char *name)
  * Set-up: find the driver, build the Go peer, run one comparison.
  * ------------------------------------------------------------------- */
 
+/* build/bin/threadlab, and the tree above build/. */
 static bool find_driver(void)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
+	char build[PATH_MAX];
 
-	if (n <= 0)
+	if (tl_build_dir(build, sizeof(build)) != 0 ||
+	    tl_source_root(root, sizeof(root), NULL) != 0)
 		return false;
-	exe[n] = '\0';
-	/* build/tests/bench/test_compare -> build */
-	for (int up = 0; up < 3; up++) {
-		slash = strrchr(exe, '/');
-		if (!slash)
-			return false;
-		*slash = '\0';
-	}
-	snprintf(bindir, sizeof(bindir), "%s/bin", exe);
+	snprintf(bindir, sizeof(bindir), "%s/bin", build);
 	snprintf(driver, sizeof(driver), "%s/threadlab", bindir);
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = '\0';
-	snprintf(root, sizeof(root), "%s", exe);
 	return access(driver, X_OK) == 0;
 }
 
@@ -271,18 +148,12 @@ static char go_build_error[1024];
 static void build_go_peer(void)
 {
 	char out[PATH_MAX + 32], dir[PATH_MAX + 32];
-	const char *argv[] = { go_tool, "build", "-o", out, ".", NULL };
+	int rc;
 
-	if (!find_on_path("go", go_tool, sizeof(go_tool)))
-		return;
-	/* go build needs a cache; without HOME it has no default one. */
-	if (!getenv("GOCACHE") && !getenv("XDG_CACHE_HOME") && !getenv("HOME")) {
-		snprintf(dir, sizeof(dir), "%s/gocache", outdir);
-		setenv("GOCACHE", dir, 1);
-	}
 	snprintf(out, sizeof(out), "%s/email-go", bindir);
 	snprintf(dir, sizeof(dir), "%s/bench/email/go", root);
-	if (!run_argv(argv, dir, BUILD_TIMEOUT_MS) || R.status != 0)
+	rc = tl_go_build(&R, dir, out, outdir, BUILD_TIMEOUT_MS);
+	if (rc < 0 && rc != -ENOENT)
 		snprintf(go_build_error, sizeof(go_build_error),
 			 "go build failed: %.900s", R.err);
 }
@@ -315,7 +186,9 @@ static int group_setup(void **state)
 	run_compare("--quick", "--models", "clone,pthread,go", "--emails",
 		    "200", "--concurrency", concs, "--server", "smtp-sink",
 		    "--out", outdir, NULL);
-	main_run = R;
+	main_run.status = R.status;
+	memcpy(main_run.out, R.out, OUT_MAX);
+	memcpy(main_run.err, R.err, OUT_MAX);
 	return 0;
 }
 
@@ -323,6 +196,7 @@ static int group_teardown(void **state)
 {
 	const char *rm[] = { "/bin/rm", "-rf", outdir, NULL };
 
+	tl_sink_stop(&external);
 	if (outdir[0])
 		run_argv(rm, NULL, CHILD_TIMEOUT_MS);
 	return 0;
@@ -353,11 +227,11 @@ static void test_table(void **state)
 	if (main_run.status != 0)
 		fail_msg("exit %d\nstdout:\n%s\nstderr:\n%s", main_run.status,
 			 out, main_run.err);
-	assert_true(matches(out, "^threadlab compare: server smtp-sink; 200 emails per run"));
-	assert_true(matches(out, "^model +conc +reuse +emails/s +cpu-us/email +syscalls/email \\(perf\\) +syscalls/email \\(strace\\) +ctxsw/email +peak RSS MiB +threads +server CPU +check$"));
+	assert_true(tl_matches(out, "^threadlab compare: server smtp-sink; 200 emails per run"));
+	assert_true(tl_matches(out, "^model +conc +reuse +emails/s +cpu-us/email +syscalls/email \\(perf\\) +syscalls/email \\(strace\\) +ctxsw/email +peak RSS MiB +threads +server CPU +check$"));
 	for (size_t i = 0; i < 3; i++) {
 		if (strcmp(names[i], "go") == 0 && !have_go) {
-			assert_true(matches(out, "^go +skipped \\(.+\\)$"));
+			assert_true(tl_matches(out, "^go +skipped \\(.+\\)$"));
 			continue;
 		}
 		for (int reuse = 0; reuse < 2; reuse++) {
@@ -368,17 +242,17 @@ static void test_table(void **state)
 				snprintf(pattern, sizeof(pattern),
 					 "^%s +%s +%s( +([-0-9.]+|timeout)){7} +[0-9]+%%( BOUND)? +ok$",
 					 names[i], conc[c], reuse ? "yes" : "no");
-				if (!matches(out, pattern))
+				if (!tl_matches(out, pattern))
 					fail_msg("no row like %s in\n%s", pattern,
 						 out);
 			}
 		}
 	}
 	/* The clone model: one thread per session, and main. */
-	assert_true(matches(out, "^clone +20 +no( +[-0-9.]+){6} +21 "));
-	assert_false(matches(out, "FAIL"));
+	assert_true(tl_matches(out, "^clone +20 +no( +[-0-9.]+){6} +21 "));
+	assert_false(tl_matches(out, "FAIL"));
 	/* Progress on stderr, one line per run. */
-	assert_true(matches(main_run.err, "^compare: \\[ 1/[0-9]+\\] clone "));
+	assert_true(tl_matches(main_run.err, "^compare: \\[ 1/[0-9]+\\] clone "));
 }
 
 /* The units results.txt may carry, as compare.c documents them. */
@@ -405,11 +279,11 @@ static void check_bench_line(char *line, unsigned *seen)
 
 	name = strtok_r(line, "\t", &save);
 	assert_non_null(name);
-	if (!matches(name, "^BenchmarkEmail/model=[a-z-]+/conc=[0-9]+/reuse=(true|false)(-[0-9]+)?$"))
+	if (!tl_matches(name, "^BenchmarkEmail/model=[a-z-]+/conc=[0-9]+/reuse=(true|false)(-[0-9]+)?$"))
 		fail_msg("bad benchmark name '%s'", name);
 	n = strtok_r(NULL, "\t", &save);
 	assert_non_null(n);
-	assert_true(matches(n, "^ *[0-9]+$"));
+	assert_true(tl_matches(n, "^ *[0-9]+$"));
 	assert_int_equal(strtol(n, NULL, 10), 200);
 	while ((v = strtok_r(NULL, "\t", &save))) {
 		char unit[64];
@@ -449,7 +323,7 @@ static void test_results(void **state)
 			assert_false(have_go);   /* only go may be skipped */
 		} else if (strncmp(line, "--- FAIL:", 9) == 0) {
 			fail_msg("a run failed: %s", line);
-		} else if (matches(line, "^[a-z][a-z-]*: [^ ].*$")) {
+		} else if (tl_matches(line, "^[a-z][a-z-]*: [^ ].*$")) {
 			for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 				if (strncmp(line, keys[i], strlen(keys[i])) == 0)
 					headers |= 1u << i;
@@ -478,15 +352,15 @@ static void test_report(void **state)
 	need_sink();
 	md = slurp("report.md");
 	assert_non_null(md);
-	assert_true(matches(md, "^- Server: smtp-sink \\(postfix's /usr/sbin/smtp-sink"));
-	assert_true(matches(md, "^- Placement of the rt workers \\(numa/'s plan\\): compact: w0 cpu"));
-	assert_true(matches(md, "^- Command: `threadlab compare --quick "));
-	assert_true(matches(md, "^- Machine: .+, [0-9]+ CPUs, Linux "));
-	assert_true(matches(md, "^\\| model \\| conc \\| reuse \\| emails/s \\|"));
-	assert_true(matches(md, "^\\| clone \\| 20 \\| no \\| [0-9]+ \\|"));
-	assert_true(matches(md, "^## OS threads$"));
-	assert_true(matches(md, "\\*\\*clone\\*\\*: .*Cannot limit its threads"));
-	assert_true(matches(md, "^## Syscalls by name$"));
+	assert_true(tl_matches(md, "^- Server: smtp-sink \\(postfix's /usr/sbin/smtp-sink"));
+	assert_true(tl_matches(md, "^- Placement of the rt workers \\(numa/'s plan\\): compact: w0 cpu"));
+	assert_true(tl_matches(md, "^- Command: `threadlab compare --quick "));
+	assert_true(tl_matches(md, "^- Machine: .+, [0-9]+ CPUs, Linux "));
+	assert_true(tl_matches(md, "^\\| model \\| conc \\| reuse \\| emails/s \\|"));
+	assert_true(tl_matches(md, "^\\| clone \\| 20 \\| no \\| [0-9]+ \\|"));
+	assert_true(tl_matches(md, "^## OS threads$"));
+	assert_true(tl_matches(md, "\\*\\*clone\\*\\*: .*Cannot limit its threads"));
+	assert_true(tl_matches(md, "^## Syscalls by name$"));
 	free(md);
 }
 
@@ -562,7 +436,7 @@ static void test_non_loopback_refused(void **state)
 			fail_msg("--server %s: exit %d, not 2\nstderr: %s",
 				 servers[i], R.status, R.err);
 		assert_string_equal(R.out, "");
-		assert_true(matches(R.err, "loopback"));
+		assert_true(tl_matches(R.err, "loopback"));
 	}
 }
 
@@ -571,7 +445,7 @@ static void test_unknown_model_refused(void **state)
 	run_compare("--models", "clone,bogus", "--out", outdir, NULL);
 	assert_int_equal(R.status, 2);
 	assert_string_equal(R.out, "");
-	assert_true(matches(R.err, "unknown model 'bogus'"));
+	assert_true(tl_matches(R.err, "unknown model 'bogus'"));
 	run_compare("--concurrency", "2,x", "--out", outdir, NULL);
 	assert_int_equal(R.status, 2);
 	run_compare("--runs", "0", "--out", outdir, NULL);
@@ -582,19 +456,9 @@ static void test_unknown_model_refused(void **state)
  * keep is given (connecting to it is refused). */
 static int free_port(int *keep)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+	int port = tl_free_port(keep);
 
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	if (keep)
-		*keep = fd;
-	else
-		close(fd);
+	assert_true(port > 0);
 	return port;
 }
 
@@ -613,13 +477,13 @@ static void test_failed_run(void **state)
 	if (R.status != 1)
 		fail_msg("exit %d, not 1\nstdout:\n%s\nstderr:\n%s", R.status,
 			 R.out, R.err);
-	assert_true(matches(R.out, "^clone +2 +no .* FAIL$"));
-	assert_true(matches(R.out, "^FAILED:$"));
-	assert_true(matches(R.out, "messages not accepted"));
+	assert_true(tl_matches(R.out, "^clone +2 +no .* FAIL$"));
+	assert_true(tl_matches(R.out, "^FAILED:$"));
+	assert_true(tl_matches(R.out, "messages not accepted"));
 	snprintf(dir, sizeof(dir), "failed/results.txt");
 	text = slurp(dir);
 	assert_non_null(text);
-	assert_true(matches(text, "^--- FAIL: BenchmarkEmail/model=clone/conc=2/reuse=false"));
+	assert_true(tl_matches(text, "^--- FAIL: BenchmarkEmail/model=clone/conc=2/reuse=false"));
 	free(text);
 }
 
@@ -627,59 +491,26 @@ static void test_failed_run(void **state)
  * counts of its own, so the senders' 250s are the check. */
 static void test_external_server(void **state)
 {
-	char listen[32], dir[PATH_MAX + 16], *md;
-	const char *argv[8];
-	int argc = 0, port;
-	int64_t deadline;
-	pid_t pid;
+	char dir[PATH_MAX + 16], *md;
+	int rc;
 
 	need_sink();
-	port = free_port(NULL);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	argv[argc++] = SMTP_SINK;
-	if (geteuid() == 0) {
-		argv[argc++] = "-u";
-		argv[argc++] = "nobody";
-	}
-	argv[argc++] = listen;
-	argv[argc++] = "256";
-	argv[argc] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execv(SMTP_SINK, (char *const *)argv);
-		_exit(127);
-	}
-	/* Wait until it answers. */
-	for (deadline = now_ms() + 5000; now_ms() < deadline; ) {
-		struct sockaddr_in a = { .sin_family = AF_INET,
-					 .sin_port = htons((uint16_t)port) };
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool up;
-
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-		close(fd);
-		if (up)
-			break;
-		usleep(10000);
-	}
+	/* Our own smtp-sink on a free port, waited for until it answers. */
+	rc = tl_sink_start(&external, NULL, 256, SINK_WAIT_MS);
+	if (rc < 0)
+		fail_msg("smtp-sink did not start on 127.0.0.1: %s",
+			 strerror(-rc));
 	snprintf(dir, sizeof(dir), "%s/external", outdir);
 	run_compare("--models", "pthread", "--emails", "50", "--concurrency",
-		    "2", "--server", listen, "--out", dir, NULL);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+		    "2", "--server", external.addr, "--out", dir, NULL);
+	tl_sink_stop(&external);
 	if (R.status != 0)
 		fail_msg("exit %d\nstdout:\n%s\nstderr:\n%s", R.status, R.out,
 			 R.err);
-	assert_true(matches(R.out, "^pthread +2 +yes .* - +ok \\(250s only\\)$"));
+	assert_true(tl_matches(R.out, "^pthread +2 +yes .* - +ok \\(250s only\\)$"));
 	md = slurp("external/report.md");
 	assert_non_null(md);
-	assert_true(matches(md, "^- Server: 127\\.0\\.0\\.1:[0-9]+ \\(external"));
+	assert_true(tl_matches(md, "^- Server: 127\\.0\\.0\\.1:[0-9]+ \\(external"));
 	free(md);
 }
 
@@ -705,11 +536,11 @@ static void test_rt_skipped(void **state)
 	run_compare("--models", "rt", "--server", server, "--out", dir, NULL);
 	close(keep);
 	assert_int_equal(R.status, 0);
-	assert_true(matches(R.out, "^rt +skipped \\(not built yet"));
+	assert_true(tl_matches(R.out, "^rt +skipped \\(not built yet"));
 	snprintf(dir, sizeof(dir), "rt/results.txt");
 	text = slurp(dir);
 	assert_non_null(text);
-	assert_true(matches(text, "^--- SKIP: BenchmarkEmail/model=rt: not built yet"));
+	assert_true(tl_matches(text, "^--- SKIP: BenchmarkEmail/model=rt: not built yet"));
 	free(text);
 }
 

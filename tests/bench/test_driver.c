@@ -12,13 +12,10 @@
  * Shared state: none; the tests run one after another on one thread.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <regex.h>
 #include <sched.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,62 +23,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/common/lib_proc.h"
 
 #define CHILD_TIMEOUT_MS 60000      /* per run of the driver */
 #define OUT_MAX (256 * 1024)
 
 static char driver[PATH_MAX];
 
-struct run {
-	int status;                  /* exit status; -1 if killed by a signal */
-	char out[OUT_MAX];           /* stdout, NUL-terminated */
-	char err[OUT_MAX];           /* stderr, NUL-terminated */
-};
-
-static struct run R;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Append what is readable on fd to buf; false at end of file. */
-static bool drain(int fd, char *buf, size_t *len)
-{
-	char scratch[4096];
-	ssize_t n;
-
-	if (*len < OUT_MAX - 1)
-		n = read(fd, buf + *len, OUT_MAX - 1 - *len);
-	else
-		n = read(fd, scratch, sizeof(scratch));   /* discard */
-	if (n < 0 && errno == EINTR)
-		return true;
-	if (n <= 0)
-		return false;
-	if (*len < OUT_MAX - 1)
-		*len += (size_t)n;
-	return true;
-}
+TL_RUN_DEFINE(R, OUT_MAX);          /* the last run of the driver */
 
 /* Run the driver with the given arguments (NULL-terminated) into R. */
 static void run_driver(const char *arg, ...)
 {
 	const char *argv[32];
-	int out[2], err[2], argc = 0, st;
-	size_t out_len = 0, err_len = 0;
-	bool out_open = true, err_open = true;
-	int64_t deadline;
+	int argc = 0, rc;
 	va_list ap;
-	pid_t pid;
 
 	argv[argc++] = driver;
 	va_start(ap, arg);
@@ -90,62 +50,13 @@ static void run_driver(const char *arg, ...)
 	va_end(ap);
 	argv[argc] = NULL;
 
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		execv(driver, (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-
-	deadline = now_ms() + CHILD_TIMEOUT_MS;
-	while (out_open || err_open) {
-		struct pollfd p[2] = {
-			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
-			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
-		};
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("threadlab %s ... did not finish in %d ms", arg,
-				 CHILD_TIMEOUT_MS);
-		}
-		if (poll(p, 2, (int)left) < 0)
-			continue;
-		if (p[0].revents && !drain(out[0], R.out, &out_len))
-			out_open = false;
-		if (p[1].revents && !drain(err[0], R.err, &err_len))
-			err_open = false;
-	}
-	close(out[0]);
-	close(err[0]);
-	R.out[out_len] = '\0';
-	R.err[err_len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	rc = tl_run_argv(&R, argv, NULL, CHILD_TIMEOUT_MS);
+	if (rc == -ETIMEDOUT)
+		fail_msg("threadlab %s ... did not finish in %d ms", arg,
+			 CHILD_TIMEOUT_MS);
+	assert_int_equal(rc, 0);
 	if (R.status == 127)
 		fail_msg("could not run %s", driver);
-}
-
-/* A line of `text` that matches the extended regex `pattern`. */
-static bool has_line(const char *text, const char *pattern)
-{
-	regex_t re;
-	bool found;
-
-	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB |
-				 REG_NEWLINE), 0);
-	found = regexec(&re, text, 0, NULL, 0) == 0;
-	regfree(&re);
-	return found;
 }
 
 static void expect_usage_error(const char *what)
@@ -166,8 +77,8 @@ static void test_help_lists_micro(void **state)
 
 	run_driver("--help", NULL);
 	assert_int_equal(R.status, 0);
-	assert_true(has_line(R.out, "^  micro +[^ ]"));
-	assert_true(has_line(R.out, "^  help +[^ ]"));
+	assert_true(tl_matches(R.out, "^  micro +[^ ]"));
+	assert_true(tl_matches(R.out, "^  help +[^ ]"));
 
 	run_driver("help", "micro", NULL);
 	assert_int_equal(R.status, 0);
@@ -321,7 +232,7 @@ static int parse_output(const char *out, struct result *res, int max)
 			}
 			r->n = strtoull(buf + m[2].rm_so, NULL, 10);
 			r->ns = strtod(buf + m[3].rm_so, NULL);
-		} else if (!has_line(buf, "^[a-z][a-z0-9-]*: [^ ]") || nres) {
+		} else if (!tl_matches(buf, "^[a-z][a-z0-9-]*: [^ ]") || nres) {
 			fail_msg("stdout line %d is neither a header line nor a "
 				 "Go benchmark line: '%s'", nline + 1, buf);
 		}
@@ -456,7 +367,7 @@ static void test_micro_workers_and_go(void **state)
 		   "spread", NULL);
 	if (R.status != 0)
 		fail_msg("exit %d, stderr:\n%s", R.status, R.err);
-	assert_true(has_line(R.out, "^plan: spread: w0 cpu[0-9]+ node[0-9]+, w1 cpu[0-9]+ node[0-9]+$"));
+	assert_true(tl_matches(R.out, "^plan: spread: w0 cpu[0-9]+ node[0-9]+, w1 cpu[0-9]+ node[0-9]+$"));
 	run_driver("micro", "--placement", "sideways", NULL);
 	expect_usage_error("sideways");
 
@@ -466,28 +377,10 @@ static void test_micro_workers_and_go(void **state)
 	expect_usage_error("--workers");
 }
 
+/* build/bin/threadlab, or a note on stderr and the group fails. */
 static int find_driver(void **state)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	self[n] = '\0';
-	slash = strrchr(self, '/');        /* build/tests/bench/test_driver */
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	if ((size_t)snprintf(driver, sizeof(driver), "%s/../../bin/threadlab",
-			     self) >= sizeof(driver))
-		return -1;
-	if (access(driver, X_OK) != 0) {
-		fprintf(stderr, "test_driver: %s is missing; `make all` builds "
-			"it\n", driver);
-		return -1;
-	}
-	return 0;
+	return tl_driver_path(driver, sizeof(driver)) == 0 ? 0 : -1;
 }
 
 int main(void)

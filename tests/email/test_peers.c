@@ -30,19 +30,14 @@
  * Processes: every child runs under a time limit and is killed by its pid
  * if it overruns; the smtp-sink servers are stopped by their pids in the
  * teardown (and the dumping one at the end of each message test), and die
- * with this program if it is killed (see TIMEOUT). No test asserts how
- * fast anything is.
+ * with this program if it is killed (see TL_TIMEOUT in
+ * tests/common/lib_net.h). No test asserts how fast anything is.
  *
  * Shared state: none; the tests run one after another on one thread.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <regex.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -53,28 +48,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#define SMTP_SINK "/usr/sbin/smtp-sink"
+#include "tests/common/lib_net.h"
+#include "tests/common/lib_proc.h"
+
 /*
- * smtp-sink runs under coreutils' timeout, which passes on the SIGTERM
- * that stops it, and which gets a SIGTERM itself if this test dies
- * (PR_SET_PDEATHSIG; smtp-sink's own would not survive its switch to
- * another user): so a test killed by run-tests.sh's time limit leaves no
- * server behind, and none outlives SINK_LIFETIME in any case.
+ * smtp-sink runs under coreutils' timeout (tests/common/lib_net.h says
+ * why: no server outlives this test), so both must be there.
  */
-#define TIMEOUT "/usr/bin/timeout"
-#define SINK_LIFETIME "600"
+#define SMTP_SINK TL_SMTP_SINK
+#define TIMEOUT TL_TIMEOUT
 #define PYTHON "/usr/bin/python3"
 #define CHILD_TIMEOUT_MS 60000      /* per run of a peer */
 #define BUILD_TIMEOUT_MS 180000     /* go build, cold cache */
+#define SINK_WAIT_MS 5000           /* for smtp-sink to answer, per port */
+#define SINK_COUNT_MS 5000          /* for its counters to reach a count */
+#define SINK_BACKLOG 1024
 #define OUT_MAX (64 * 1024)
 #define EMAILS 50
 
@@ -82,40 +75,7 @@
  * Running a child
  * ------------------------------------------------------------------- */
 
-struct run {
-	int status;                  /* exit status; -1 if killed by a signal */
-	char out[OUT_MAX];           /* stdout, NUL-terminated */
-	char err[OUT_MAX];           /* stderr, NUL-terminated */
-};
-
-static struct run R;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Append what is readable on fd to buf; false at end of file. */
-static bool drain(int fd, char *buf, size_t *len)
-{
-	char scratch[4096];
-	ssize_t n;
-
-	if (*len < OUT_MAX - 1)
-		n = read(fd, buf + *len, OUT_MAX - 1 - *len);
-	else
-		n = read(fd, scratch, sizeof(scratch));   /* discard */
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return true;
-	if (n <= 0)
-		return false;
-	if (*len < OUT_MAX - 1)
-		*len += (size_t)n;
-	return true;
-}
+TL_RUN_DEFINE(R, OUT_MAX);          /* the last child's */
 
 /*
  * Run argv (argv[0] a path) in directory `dir` (NULL: here) into R, or
@@ -123,244 +83,47 @@ static bool drain(int fd, char *buf, size_t *len)
  */
 static bool run_argv(const char *const *argv, const char *dir, int timeout_ms)
 {
-	int out[2], err[2], st;
-	size_t out_len = 0, err_len = 0;
-	bool out_open = true, err_open = true;
-	int64_t deadline = now_ms() + timeout_ms;
-	pid_t pid;
+	int rc = tl_run_argv(&R, argv, dir, timeout_ms);
 
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		if (dir && chdir(dir) != 0)
-			_exit(126);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	while (out_open || err_open) {
-		struct pollfd p[2] = {
-			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
-			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
-		};
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			close(out[0]);
-			close(err[0]);
-			R.out[out_len] = R.err[err_len] = '\0';
-			R.status = -1;
-			return false;
-		}
-		if (poll(p, 2, (int)left) < 0)
-			continue;
-		if (out_open && p[0].revents)
-			out_open = drain(out[0], R.out, &out_len);
-		if (err_open && p[1].revents)
-			err_open = drain(err[0], R.err, &err_len);
-	}
-	close(out[0]);
-	close(err[0]);
-	R.out[out_len] = R.err[err_len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return true;
-}
-
-/* Where `name` is on PATH, into buf; false when it is nowhere. */
-static bool find_on_path(const char *name, char *buf, size_t len)
-{
-	const char *path = getenv("PATH");
-	char dirs[4096], *save = NULL;
-
-	snprintf(dirs, sizeof(dirs), "%s",
-		 path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *d = strtok_r(dirs, ":", &save); d;
-	     d = strtok_r(NULL, ":", &save)) {
-		snprintf(buf, len, "%s/%s", d, name);
-		if (access(buf, X_OK) == 0)
-			return true;
-	}
-	return false;
+	if (rc != -ETIMEDOUT)
+		assert_int_equal(rc, 0);
+	return rc == 0;
 }
 
 /* ---------------------------------------------------------------------
  * smtp-sink
  * ------------------------------------------------------------------- */
 
-struct sink {
-	pid_t pid;
-	int out;                     /* its stdout (the -c counters) */
-	int port;
-	char tail[256];              /* the counters' text not yet parsed */
-	long messages;               /* the last mesg= it printed */
-};
-
-/* A port that was free a moment ago on 127.0.0.1. Holding it is left to
- * the caller when `keep` is given (a bound socket that never listens:
- * connecting to it is refused). */
+/* A port that was free a moment ago on 127.0.0.1, held by the caller in
+ * *keep (a bound socket that never listens: connecting is refused). */
 static int free_port(int *keep)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+	int port = tl_free_port(keep);
 
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	if (keep)
-		*keep = fd;
-	else
-		close(fd);
+	assert_true(port > 0);
 	return port;
 }
 
-static bool port_answers(int port)
+/* Start smtp-sink -c on a free port (see tl_sink_start), with `dump` (a
+ * template, see smtp-sink(1)) writing each message to a file. */
+static void start_sink(struct tl_sink *s, const char *dump)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
+	int rc = tl_sink_start(s, dump, SINK_BACKLOG, SINK_WAIT_MS);
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static void stop_sink(struct sink *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		s->pid = 0;
-	}
-	if (s->out >= 0)
-		close(s->out);
-	s->out = -1;
-}
-
-/*
- * Start smtp-sink on 127.0.0.1 and a free port, counting (-c), and with
- * `dump` (a template, see smtp-sink(1)) writing each message to a file.
- * A port taken between free_port() and smtp-sink's bind is tried again
- * with another. As root smtp-sink must be told a user to run as (-u).
- */
-static void start_sink(struct sink *s, const char *dump)
-{
-	for (int attempt = 0; attempt < 5; attempt++) {
-		char addr[64];
-		const char *argv[16];
-		int argc = 0, out[2];
-		int64_t deadline;
-
-		s->port = free_port(NULL);
-		snprintf(addr, sizeof(addr), "127.0.0.1:%d", s->port);
-		argv[argc++] = TIMEOUT;
-		argv[argc++] = SINK_LIFETIME;
-		argv[argc++] = SMTP_SINK;
-		argv[argc++] = "-c";
-		if (geteuid() == 0) {
-			argv[argc++] = "-u";
-			argv[argc++] = "nobody";
-		}
-		if (dump) {
-			argv[argc++] = "-d";
-			argv[argc++] = dump;
-		}
-		argv[argc++] = addr;
-		argv[argc++] = "1024";       /* listen backlog */
-		argv[argc] = NULL;
-
-		assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-		s->pid = fork();
-		assert_true(s->pid >= 0);
-		if (s->pid == 0) {
-			int null = open("/dev/null", O_WRONLY);
-
-			dup2(out[1], STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			execv(TIMEOUT, (char *const *)argv);
-			_exit(127);
-		}
-		close(out[1]);
-		s->out = out[0];
-		fcntl(s->out, F_SETFL, O_NONBLOCK);
-		s->tail[0] = '\0';
-		s->messages = 0;
-
-		deadline = now_ms() + 5000;
-		while (now_ms() < deadline) {
-			if (port_answers(s->port))
-				return;
-			if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-				s->pid = 0;
-				break;               /* port taken: try another */
-			}
-			usleep(10000);
-		}
-		stop_sink(s);
-	}
-	fail_msg("smtp-sink did not start on 127.0.0.1 (5 ports tried)");
-}
-
-/* Read the sink's counters ("sess=S quit=Q mesg=M\r" each time one
- * changes) and keep the last mesg=. */
-static long sink_messages(struct sink *s)
-{
-	char buf[4096];
-	ssize_t n;
-
-	while ((n = read(s->out, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			size_t t = strlen(s->tail);
-			char *m;
-
-			if (buf[i] != '\r') {
-				/* A counter line is some thirty bytes; a
-				 * longer one means the format changed. */
-				assert_true(t < sizeof(s->tail) - 1);
-				s->tail[t] = buf[i];
-				s->tail[t + 1] = '\0';
-				continue;
-			}
-			m = strstr(s->tail, "mesg=");
-			if (m)
-				s->messages = strtol(m + 5, NULL, 10);
-			s->tail[0] = '\0';
-		}
-	}
-	return s->messages;
+	if (rc < 0)
+		fail_msg("smtp-sink did not start on 127.0.0.1 (%d ports "
+			 "tried): %s", TL_SINK_ATTEMPTS, strerror(-rc));
 }
 
 /* The sink's message count once it reaches `want`, or after 5 s. Each
  * counter line is printed when the sink sees ".", before its 250, so a
  * peer that exited 0 has all its messages counted already; the wait only
- * covers the pipe. */
-static long sink_wait(struct sink *s, long want)
+ * covers the output's way to us. */
+static long sink_wait(struct tl_sink *s, long want)
 {
-	int64_t deadline = now_ms() + 5000;
-
-	while (sink_messages(s) < want && now_ms() < deadline) {
-		struct pollfd p = { .fd = s->out, .events = POLLIN };
-
-		poll(&p, 1, 50);
-	}
+	tl_sink_wait(s, 0, want, SINK_COUNT_MS);
 	usleep(20000);           /* and nothing more comes after */
-	return sink_messages(s);
+	return tl_sink_read(s);
 }
 
 /* ---------------------------------------------------------------------
@@ -378,10 +141,10 @@ struct model {
 
 static char root[PATH_MAX];      /* the top of the source tree */
 static char tmpdir[PATH_MAX];    /* our scratch directory */
-static char go_bin[PATH_MAX + 16], php_bin[PATH_MAX], go_tool[PATH_MAX];
+static char go_bin[PATH_MAX + 16], php_bin[PATH_MAX];
 static char php_script[PATH_MAX + 32], py_script[PATH_MAX + 32];
-static struct sink sink = { .out = -1 };         /* counting, for all */
-static struct sink dump = { .out = -1 };         /* dumping, per test */
+static struct tl_sink sink = TL_SINK_INIT;       /* counting, for all */
+static struct tl_sink dump = TL_SINK_INIT;       /* dumping, per test */
 static int closed_fd = -1, closed_port;
 static int cpus;
 
@@ -418,29 +181,7 @@ static struct model models[] = {
  * (build/tests/email/test_peers), or the current directory. */
 static bool find_root(void)
 {
-	char exe[PATH_MAX], probe[PATH_MAX + 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	if (n > 0) {
-		exe[n] = '\0';
-		for (int up = 0; up < 4; up++) {
-			char *slash = strrchr(exe, '/');
-
-			if (!slash)
-				break;
-			*slash = '\0';
-		}
-		snprintf(probe, sizeof(probe), "%s/bench/email/go/go.mod", exe);
-		if (access(probe, R_OK) == 0) {
-			snprintf(root, sizeof(root), "%s", exe);
-			return true;
-		}
-	}
-	if (getcwd(root, sizeof(root))) {
-		snprintf(probe, sizeof(probe), "%s/bench/email/go/go.mod", root);
-		return access(probe, R_OK) == 0;
-	}
-	return false;
+	return tl_source_root(root, sizeof(root), "bench/email/go/go.mod") == 0;
 }
 
 static void set_argv(struct model *m, const char *a0, const char *a1,
@@ -455,23 +196,19 @@ static void set_argv(struct model *m, const char *a0, const char *a1,
 
 static void setup_go(struct model *m)
 {
-	const char *build[] = { go_tool, "build", "-o", go_bin, ".", NULL };
 	char dir[PATH_MAX + 32];
+	int rc;
 
-	if (!find_on_path("go", go_tool, sizeof(go_tool))) {
+	snprintf(go_bin, sizeof(go_bin), "%s/email-go", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/bench/email/go", root);
+	rc = tl_go_build(&R, dir, go_bin, tmpdir, BUILD_TIMEOUT_MS);
+	if (rc == -ENOENT) {
 		snprintf(m->why, sizeof(m->why), "no go on PATH");
 		return;
 	}
-	/* go build needs a cache; without HOME it has no default one. */
-	if (!getenv("GOCACHE") && !getenv("XDG_CACHE_HOME") && !getenv("HOME")) {
-		snprintf(dir, sizeof(dir), "%s/gocache", tmpdir);
-		setenv("GOCACHE", dir, 1);
-	}
-	snprintf(go_bin, sizeof(go_bin), "%s/email-go", tmpdir);
-	snprintf(dir, sizeof(dir), "%s/bench/email/go", root);
 	/* A toolchain that is there but cannot build the peer is a failure,
 	 * reported by the go tests with go build's output. */
-	if (!run_argv(build, dir, BUILD_TIMEOUT_MS) || R.status != 0) {
+	if (rc < 0) {
 		snprintf(m->why, sizeof(m->why), "BUILD FAILED: %.200s", R.err);
 		return;
 	}
@@ -485,7 +222,7 @@ static void setup_php(struct model *fibers, struct model *fork_m)
 	const char *pcntl[] = { php_bin, "-r",
 		"exit(function_exists('pcntl_fork') ? 0 : 1);", NULL };
 
-	if (!find_on_path("php", php_bin, sizeof(php_bin))) {
+	if (tl_find_on_path("php", php_bin, sizeof(php_bin)) != 0) {
 		snprintf(fibers->why, sizeof(fibers->why), "no php on PATH");
 		snprintf(fork_m->why, sizeof(fork_m->why), "no php on PATH");
 		return;
@@ -549,8 +286,8 @@ static int group_teardown(void **state)
 {
 	const char *rm[] = { "/bin/rm", "-rf", tmpdir, NULL };
 
-	stop_sink(&sink);
-	stop_sink(&dump);
+	tl_sink_stop(&sink);
+	tl_sink_stop(&dump);
 	if (closed_fd >= 0)
 		close(closed_fd);
 	if (tmpdir[0])
@@ -598,18 +335,6 @@ static void run_model(const struct model *m, const char *opt, ...)
 			 m->name, CHILD_TIMEOUT_MS, R.out, R.err);
 }
 
-static bool matches(const char *text, const char *pattern)
-{
-	regex_t re;
-	bool ok;
-
-	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NEWLINE |
-				 REG_NOSUB), 0);
-	ok = regexec(&re, text, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
-}
-
 /* The value of the `key: value` line in R.out, or -1. */
 static long setting(const char *key)
 {
@@ -643,7 +368,7 @@ static void test_deliver(void **state)
 	for (int reuse = 0; reuse < 2; reuse++) {
 		for (size_t i = 0; i < 2; i++) {
 			const char *rs = reuse ? "true" : "false";
-			long before = sink_messages(&sink), after;
+			long before = tl_sink_read(&sink), after;
 
 			snprintf(conc, sizeof(conc), "%d", concs[i]);
 			run_model(m, "--emails", emails, "--concurrency", conc,
@@ -663,7 +388,7 @@ static void test_deliver(void **state)
 				 "\t +[0-9.]+ emails/s\t +[0-9.]+ cpu-us/email\n$",
 				 m->name, EMAILS, conc, rs, server, m->name,
 				 conc, rs, EMAILS);
-			if (!matches(R.out, pattern))
+			if (!tl_matches(R.out, pattern))
 				fail_msg("%s: output is not\n%s\nbut\n%s",
 					 m->name, pattern, R.out);
 			if (m->threads)
@@ -699,7 +424,7 @@ static void test_closed_port(void **state)
 		 "^--- FAIL: BenchmarkEmail/model=%s/conc=2/reuse=false"
 		 "(-[0-9]+)?: 5 of 5 messages not accepted \\(first error: "
 		 "[^\n]*[Rr]efused[^\n]*\\)$", m->name);
-	if (!matches(R.out, pattern) || matches(R.out, "^BenchmarkEmail"))
+	if (!tl_matches(R.out, pattern) || tl_matches(R.out, "^BenchmarkEmail"))
 		fail_msg("%s: no FAIL line like\n%s\nin\n%s", m->name,
 			 pattern, R.out);
 }
@@ -837,8 +562,8 @@ static void test_message(void **state)
 	static char msg[2048], want[2048];
 	char dir[PATH_MAX + 64], tmpl[PATH_MAX + 80], server[64], size[16];
 
-	/* A failure in the last message test jumped past its stop_sink. */
-	stop_sink(&dump);
+	/* A failure in the last message test jumped past its tl_sink_stop. */
+	tl_sink_stop(&dump);
 	snprintf(dir, sizeof(dir), "%s/dump-%s", tmpdir, m->name);
 	assert_int_equal(mkdir(dir, 0777), 0);
 	chmod(dir, 0777);
@@ -864,7 +589,7 @@ static void test_message(void **state)
 			fail_msg("%s --size %s: %d messages dumped, not 2",
 				 m->name, size, files);
 	}
-	stop_sink(&dump);
+	tl_sink_stop(&dump);
 }
 
 /* The four tests of models[i], named "<model>: <test>". */

@@ -21,12 +21,11 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <regex.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,113 +37,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bench/email/smtp.h"
+#include "tests/common/lib_net.h"
+#include "tests/common/lib_proc.h"
 
 #define CHILD_TIMEOUT_MS 60000
 #define OUT_MAX (64 * 1024)
-#define SMTP_SINK "/usr/sbin/smtp-sink"
+#define SMTP_SINK TL_SMTP_SINK
+#define SINK_START_MS 10000         /* for smtp-sink to listen */
+#define SINK_COUNT_MS 5000          /* for its counters to reach a count */
+#define SINK_BACKLOG 256
 
 static char driver[PATH_MAX];
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------------
  * Running the driver
  * ------------------------------------------------------------------- */
 
-struct run {
-	int status;                  /* exit status; -1 if killed */
-	char out[OUT_MAX];
-	char err[OUT_MAX];
-};
-
-static struct run R;
-
-static bool drain(int fd, char *buf, size_t *len)
-{
-	char scratch[4096];
-	ssize_t n;
-
-	if (*len < OUT_MAX - 1)
-		n = read(fd, buf + *len, OUT_MAX - 1 - *len);
-	else
-		n = read(fd, scratch, sizeof(scratch));
-	if (n < 0 && errno == EINTR)
-		return true;
-	if (n <= 0)
-		return false;
-	if (*len < OUT_MAX - 1)
-		*len += (size_t)n;
-	return true;
-}
+TL_RUN_DEFINE(R, OUT_MAX);          /* the last run of the driver */
 
 /* Run the driver with argv (NULL-terminated, without the program). */
 static void run_argv(const char *const *args)
 {
 	const char *argv[40];
-	int out[2], err[2], argc = 0, st;
-	size_t out_len = 0, err_len = 0;
-	bool out_open = true, err_open = true;
-	int64_t deadline;
-	pid_t pid;
+	int argc = 0, rc;
 
 	argv[argc++] = driver;
 	for (; *args && argc < 39; args++)
 		argv[argc++] = *args;
 	argv[argc] = NULL;
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		execv(driver, (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	deadline = now_ms() + CHILD_TIMEOUT_MS;
-	while (out_open || err_open) {
-		struct pollfd p[2] = {
-			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
-			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
-		};
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("threadlab %s ... did not finish in %d ms",
-				 argv[1], CHILD_TIMEOUT_MS);
-		}
-		if (poll(p, 2, (int)left) < 0)
-			continue;
-		if (p[0].revents && !drain(out[0], R.out, &out_len))
-			out_open = false;
-		if (p[1].revents && !drain(err[0], R.err, &err_len))
-			err_open = false;
-	}
-	close(out[0]);
-	close(err[0]);
-	R.out[out_len] = '\0';
-	R.err[err_len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	rc = tl_run_argv(&R, argv, NULL, CHILD_TIMEOUT_MS);
+	if (rc == -ETIMEDOUT)
+		fail_msg("threadlab %s ... did not finish in %d ms",
+			 argv[1], CHILD_TIMEOUT_MS);
+	assert_int_equal(rc, 0);
 	if (R.status == 127)
 		fail_msg("could not run %s", driver);
 }
@@ -181,18 +111,6 @@ static void run_send(const char *model, unsigned emails, unsigned conc,
 	run_argv(args);
 }
 
-static bool matches(const char *text, const char *pattern)
-{
-	regex_t re;
-	bool found;
-
-	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB |
-				 REG_NEWLINE), 0);
-	found = regexec(&re, text, 0, NULL, 0) == 0;
-	regfree(&re);
-	return found;
-}
-
 static int usable_cpus(void)
 {
 	cpu_set_t set;
@@ -225,7 +143,7 @@ static void expect_result(const char *model, unsigned emails, unsigned conc,
 	if (strncmp(R.out, want, strlen(want)) != 0)
 		fail_msg("want stdout to start with:\n%s\ngot:\n%s", want, R.out);
 	/* Go's prettyPrint widths, then one line end and nothing else. */
-	if (!matches(R.out + strlen(want),
+	if (!tl_matches(R.out + strlen(want),
 		     "^ *[0-9]+(\\.[0-9]+)? ns/op\t *[0-9]+(\\.[0-9]+)? emails/s"
 		     "\t *[0-9]+(\\.[0-9]+)? cpu-us/email\n$"))
 		fail_msg("malformed benchmark line:\n%s", R.out);
@@ -407,16 +325,11 @@ static void *acceptor_main(void *arg)
 /* A listening socket on 127.0.0.1 and a free port. */
 static int listen_loopback(unsigned *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd, p = tl_free_port(&fd);
 
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_true(p > 0);
 	assert_int_equal(listen(fd, 512), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	*port = ntohs(a.sin_port);
+	*port = (unsigned)p;
 	return fd;
 }
 
@@ -441,7 +354,7 @@ static void server_start(size_t size, uint64_t max_message,
  * false if some did not. */
 static bool server_halt(void)
 {
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = tl_now_ms() + 10000;
 
 	if (!S.running)
 		return true;
@@ -450,7 +363,7 @@ static bool server_halt(void)
 	pthread_join(S.acceptor, NULL);
 	close(S.lfd);
 	while (atomic_load(&S.live) > 0) {
-		if (now_ms() > deadline)
+		if (tl_now_ms() > deadline)
 			return false;
 		usleep(1000);
 	}
@@ -520,12 +433,12 @@ static void test_send_refused(void **state)
 		run_send(reuse ? "pthread" : "clone", 12, 3, reuse, S.port, 0);
 		server_stop();
 		assert_int_equal(R.status, 1);
-		if (!matches(R.out, "^--- FAIL: BenchmarkEmail/model=(clone|pthread)"
+		if (!tl_matches(R.out, "^--- FAIL: BenchmarkEmail/model=(clone|pthread)"
 			     "/conc=3/reuse=(true|false)(-[0-9]+)?: 12 of 12 messages "
 			     "not accepted \\(first error: end of data: 552 5\\.3\\.4 "
 			     "Message size exceeds fixed limit\\)$"))
 			fail_msg("stdout:\n%s", R.out);
-		assert_false(matches(R.out, "^Benchmark"));
+		assert_false(tl_matches(R.out, "^Benchmark"));
 		assert_int_equal(atomic_load(&S.msgs), 0);
 		assert_int_equal(atomic_load(&S.aborts), 12);
 	}
@@ -549,7 +462,7 @@ static void test_send_dropped_connections(void **state)
 			assert_int_equal(atomic_load(&S.bad), 0);
 			snprintf(want, sizeof(want), ": 10 of 40 messages not accepted "
 				 "\\(first error: ");
-			if (!matches(R.out, want))
+			if (!tl_matches(R.out, want))
 				fail_msg("stdout:\n%s", R.out);
 			/* With --reuse: 4 sessions, and a new connection
 			 * after each drop but a session's last message. */
@@ -571,12 +484,12 @@ static void test_send_no_server(void **state)
 	close(fd);
 	run_send("clone", 5, 2, false, port, 0);
 	assert_int_equal(R.status, 1);
-	if (!matches(R.out, ": 5 of 5 messages not accepted \\(first error: "
+	if (!tl_matches(R.out, ": 5 of 5 messages not accepted \\(first error: "
 		     "connect 127\\.0\\.0\\.1:[0-9]+: Connection refused\\)$"))
 		fail_msg("stdout:\n%s", R.out);
 	run_send("pthread", 5, 2, true, port, 0);
 	assert_int_equal(R.status, 1);
-	assert_true(matches(R.out, ": 5 of 5 messages not accepted"));
+	assert_true(tl_matches(R.out, ": 5 of 5 messages not accepted"));
 }
 
 static void test_send_flag_errors(void **state)
@@ -638,130 +551,40 @@ static void test_send_help(void **state)
 	assert_int_equal(R.status, 0);
 	assert_string_equal(R.out, first);
 	run_argv(top);
-	assert_true(matches(R.out, "^  send +[^ ]"));
+	assert_true(tl_matches(R.out, "^  send +[^ ]"));
 }
 
 /* ---------------------------------------------------------------------
  * Against postfix's smtp-sink
  * ------------------------------------------------------------------- */
 
-struct sink {
-	pid_t pid;
-	unsigned port;
-	char log[64];                    /* its stdout: the -c counters */
-};
-
-/* The last "sess=S quit=Q mesg=M" the sink printed; false if none. */
-static bool sink_counters(const struct sink *k, unsigned *quit,
-			  unsigned *mesg)
-{
-	static char buf[1 << 20];
-	FILE *f = fopen(k->log, "r");
-	size_t n;
-	char *p, *last = NULL;
-
-	if (!f)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (p = buf; (p = strstr(p, "sess=")) != NULL; p++)
-		last = p;
-	return last && sscanf(last, "sess=%*u quit=%u mesg=%u", quit, mesg) == 2;
-}
-
-static bool port_open(unsigned port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-static void sink_start(struct sink *k)
-{
-	char addr[64];
-	int64_t deadline;
-	int fd;
-
-	fd = listen_loopback(&k->port);
-	close(fd);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", k->port);
-	snprintf(k->log, sizeof(k->log), "/tmp/threadlab-sink-XXXXXX");
-	fd = mkstemp(k->log);
-	assert_true(fd >= 0);
-	k->pid = fork();
-	assert_true(k->pid >= 0);
-	if (k->pid == 0) {
-		dup2(fd, STDOUT_FILENO);
-		/* As root smtp-sink insists on dropping privileges. */
-		if (geteuid() == 0)
-			execl(SMTP_SINK, "smtp-sink", "-c", "-u", "nobody",
-			      addr, "256", (char *)NULL);
-		else
-			execl(SMTP_SINK, "smtp-sink", "-c", addr, "256",
-			      (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	deadline = now_ms() + 10000;
-	while (!port_open(k->port)) {
-		int st;
-
-		if (waitpid(k->pid, &st, WNOHANG) == k->pid)
-			fail_msg("smtp-sink exited (status %d) before listening "
-				 "on %s", st, addr);
-		if (now_ms() > deadline)
-			fail_msg("smtp-sink did not listen on %s in 10 s", addr);
-		usleep(10000);
-	}
-}
-
-static void sink_stop(struct sink *k)
-{
-	kill(k->pid, SIGTERM);
-	while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	unlink(k->log);
-}
-
 /* Wait (bounded) until the sink's counters reach quit and mesg. */
-static void sink_expect(struct sink *k, unsigned quit, unsigned mesg)
+static void sink_expect(struct tl_sink *k, unsigned quit, unsigned mesg)
 {
-	int64_t deadline = now_ms() + 5000;
-	unsigned q = 0, m = 0;
-
-	for (;;) {
-		if (sink_counters(k, &q, &m) && q >= quit && m >= mesg)
-			break;
-		if (now_ms() > deadline)
-			break;
-		usleep(5000);
-	}
-	if (q != quit || m != mesg)
-		fail_msg("smtp-sink counted %u QUITs and %u messages; want %u "
-			 "and %u", q, m, quit, mesg);
+	tl_sink_wait(k, quit, mesg, SINK_COUNT_MS);
+	if (k->quits != quit || k->messages != mesg)
+		fail_msg("smtp-sink counted %ld QUITs and %ld messages; want %u "
+			 "and %u", k->quits, k->messages, quit, mesg);
 }
 
-static struct sink K;
+static struct tl_sink K = TL_SINK_INIT;
 
 static void test_smtp_sink_interop(void **state)
 {
 	static const char *const models[] = { "clone", "pthread" };
-	struct sink *k = &K;
+	struct tl_sink *k = &K;
 	unsigned quits = 0, mesgs = 0;
+	int rc;
 
 	if (access(SMTP_SINK, X_OK) != 0) {
 		print_message("%s is missing (Debian package postfix; `make "
 			      "test` installs it)\n", SMTP_SINK);
 		skip();
 	}
-	sink_start(k);
+	rc = tl_sink_start(k, NULL, SINK_BACKLOG, SINK_START_MS);
+	if (rc < 0)
+		fail_msg("smtp-sink did not listen on 127.0.0.1 in %d ms: %s",
+			 SINK_START_MS, strerror(-rc));
 	for (int m = 0; m < 2; m++) {
 		for (int reuse = 0; reuse <= 1; reuse++) {
 			const unsigned emails = 200, conc = 8;
@@ -782,35 +605,14 @@ static void test_smtp_sink_interop(void **state)
 /* After every test, pass or fail: no server or sink is left running. */
 static int cleanup(void **state)
 {
-	if (K.pid > 0) {
-		sink_stop(&K);
-		K.pid = 0;
-	}
+	tl_sink_stop(&K);
 	return server_halt() ? 0 : -1;
 }
 
+/* build/bin/threadlab, or a note on stderr and the group fails. */
 static int find_driver(void **state)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	self[n] = '\0';
-	slash = strrchr(self, '/');        /* build/tests/email/test_send */
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	if ((size_t)snprintf(driver, sizeof(driver), "%s/../../bin/threadlab",
-			     self) >= sizeof(driver))
-		return -1;
-	if (access(driver, X_OK) != 0) {
-		fprintf(stderr, "test_send: %s is missing; `make all` builds "
-			"it\n", driver);
-		return -1;
-	}
-	return 0;
+	return tl_driver_path(driver, sizeof(driver)) == 0 ? 0 : -1;
 }
 
 int main(void)
