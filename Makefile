@@ -207,6 +207,8 @@ compare:
 	  cd bench/email/go && go build -o $(abspath $(BUILD))/bin/email-go .; \
 	else echo "make compare: no go: the go model is reported as skipped" >&2; fi
 	$(DRIVER) compare --out $(OUT)/compare $(COMPARE_ARGS)
+	@# A full comparison (no COMPARE_ARGS) becomes the docs' table and plots.
+	@if [ -z "$(COMPARE_ARGS)" ]; then scripts/publish-compare.sh $(OUT)/compare; fi
 
 # make memcheck: the rt tests under valgrind's memcheck. memcheck cannot
 # follow split-stack code (it takes every segment switch for a wild stack

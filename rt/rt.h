@@ -431,7 +431,9 @@ void rt_cond_broadcast(struct rt_cond *c);
  * time.AfterFunc. Their channel has room for one element, an int64_t:
  * the rt_now() of the firing; a tick nobody has taken yet is dropped.
  * Stop and reset discard a value not yet received (Go 1.23's rule).
- * Made and reset from tasks; NULL: out of memory.
+ * Made and reset from tasks; NULL: out of memory. Like tasks, timers
+ * belong to one run of rt_main: free them before it returns (a timer
+ * still armed then is forgotten, and must not be used again).
  * ---------------------------------------------------------------- */
 struct rt_timer;
 struct rt_timer *rt_timer_new(int64_t ns);          /* fires once */
