@@ -57,9 +57,10 @@
  *                       its worker only (g0 and the tasks it runs); the
  *                       counters are read by anyone (relaxed atomics);
  *                       efd is fixed while the worker runs
- *   struct rt_listener  l->lock, a leaf spinlock taken before sched.c's
- *                       locks (a completion made under it may queue a
- *                       task); never held across a park or a syscall
+ *   struct rt_listener  l->lock, a leaf spinlock (docs/LOCKING.md): no
+ *                       other lock, libc call or system call under it;
+ *                       the tasks it hands connections or errors to are
+ *                       completed after it is released
  *   wait records        the task's own stack; the reaper or a timer
  *                       callback writes res and flags before the state
  *                       CAS, and never touches the record after it
@@ -1161,26 +1162,47 @@ RT__ON_WORKER_STACK static void *close_fd_on_worker(void *fd)
 	return NULL;
 }
 
-/* Keep an accepted connection nobody waits for yet (g0, under l->lock:
- * realloc is fine on g0's stack; the lock is a spinlock held by g0
- * only for this). false: out of memory. */
+/* Keep an accepted connection nobody waits for yet (under l->lock).
+ * false: the queue is full; grow_queue first. */
 static bool queue_fd(struct rt_listener *l, int fd)
 {
-	if (l->qlen == l->qcap) {
-		unsigned cap = l->qcap ? l->qcap * 2 : 64, i;
-		int *q = malloc(cap * sizeof(*q));
+	if (l->qlen == l->qcap)
+		return false;
+	l->q[(l->qhead + l->qlen) % l->qcap] = fd;
+	l->qlen++;
+	return true;
+}
 
-		if (!q)
-			return false;
+/* Make sure one more connection fits in the queue (g0, l->lock not
+ * held: no libc call is made under a spinlock). Only the ring with the
+ * accept armed adds to the queue and everyone else only takes from it,
+ * so the room stays. false: out of memory. */
+static bool queue_room(struct rt_listener *l)
+{
+	unsigned cap, i;
+	int *q, *old = NULL;
+
+	rt__spin_lock(&l->lock);
+	cap = l->qlen < l->qcap ? 0 : l->qcap ? l->qcap * 2 : 64;
+	rt__spin_unlock(&l->lock);
+	if (!cap)
+		return true;
+	q = malloc(cap * sizeof(*q));
+	if (!q)
+		return false;
+	rt__spin_lock(&l->lock);
+	if (cap > l->qcap) {
 		for (i = 0; i < l->qlen; i++)
 			q[i] = l->q[(l->qhead + i) % l->qcap];
-		free(l->q);
+		old = l->q;
 		l->q = q;
 		l->qhead = 0;
 		l->qcap = cap;
+		q = NULL;
 	}
-	l->q[(l->qhead + l->qlen) % l->qcap] = fd;
-	l->qlen++;
+	rt__spin_unlock(&l->lock);
+	free(q);
+	free(old);
 	return true;
 }
 
@@ -1194,6 +1216,8 @@ static void listener_cqe(struct rt__io *io, struct rt_listener *l, int res,
 
 	if (!more)
 		io->inflight--;
+	if (res >= 0)
+		queue_room(l);
 	rt__spin_lock(&l->lock);
 	if (!more)
 		l->armed = false;
@@ -1205,7 +1229,7 @@ static void listener_cqe(struct rt__io *io, struct rt_listener *l, int res,
 			to = l->waiters;
 			l->waiters = to->next;
 		} else if (!queue_fd(l, res)) {
-			close_it = true;
+			close_it = true;        /* out of memory */
 		}
 	} else if (res == -EINVAL && l->multishot && !l->got_one &&
 		   !l->closed) {

@@ -585,6 +585,8 @@ static void test_end_with_io_in_flight(void **state)
  * ---------------------------------------------------------------- */
 
 #define BURST 40
+#define BIG_BURST 200
+static int big_cfd[BIG_BURST];
 
 static void multishot_main(void *arg)
 {
@@ -639,6 +641,24 @@ static void multishot_main(void *arg)
 		RTT_CHECK(rt_close(cfd[i]) == 0);
 		RTT_CHECK(rt_close(sfd[i]) == 0);
 	}
+	/* More connections than the listener's first queue holds (64): it
+	 * grows, and none is lost. */
+	for (int i = 0; i < BIG_BURST; i++) {
+		big_cfd[i] = dial(&addr);
+		RTT_CHECKF(big_cfd[i] >= 0, "dial %d: %d", i, big_cfd[i]);
+	}
+	rt_sleep(50 * RT_MSEC);
+	for (int i = 0; i < BIG_BURST; i++) {
+		int fd = rt_accept_until(l, rt_now() + TEST_DEADLINE);
+
+		RTT_CHECKF(fd >= 0, "accept %d of the big burst: %d", i, fd);
+		if (fd >= 0)
+			rt_close(fd);
+	}
+	RTT_CHECK(rt_accept_until(l, rt_now() + 20 * RT_MSEC) == -ETIMEDOUT);
+	for (int i = 0; i < BIG_BURST; i++)
+		if (big_cfd[i] >= 0)
+			rt_close(big_cfd[i]);
 	RTT_CHECK(rt_listener_close(l) == 0);
 }
 
