@@ -147,6 +147,7 @@ struct rt__io {
 	unsigned inflight;               /* requests whose last CQE is to
 					  * come, the eventfd read included */
 	struct io_wait *room;            /* tasks waiting for SQ room */
+	struct __kernel_timespec wait_ts;/* the idle wait's timeout SQE's */
 	uint8_t ops[32];                 /* IORING_OP_* supported (bits) */
 	struct rt_io_stats st;
 } __attribute__((aligned(64)));
@@ -452,8 +453,21 @@ int rt__io_wait(struct rt_worker *w, int64_t timeout_ns)
 	if (timeout_ns >= 0) {
 		ts.tv_sec = timeout_ns / 1000000000;
 		ts.tv_nsec = timeout_ns % 1000000000;
-		arg.ts = (uint64_t)(uintptr_t)&ts;
-		flags |= IORING_ENTER_EXT_ARG;
+		if (!(io->st.features & IORING_FEAT_EXT_ARG)) {
+			/* Before 5.11 the wait takes no timeout: a timeout
+			 * request ends it instead (its CQE is ignored; the
+			 * worker then looks at its timers). */
+			struct io_uring_sqe *sqe = g0_sqe(io);
+
+			io->wait_ts = ts;
+			io_uring_prep_timeout(sqe, &io->wait_ts, 0, 0);
+			sqe->user_data = TAG_IGNORE;
+			io_count(io, RT_IO_TIMEOUT);
+			timeout_ns = -1;
+		} else {
+			arg.ts = (uint64_t)(uintptr_t)&ts;
+			flags |= IORING_ENTER_EXT_ARG;
+		}
 	}
 	IO_STAT_ADD(io, waits, 1);
 	r = io_enter(io, 1, flags, timeout_ns >= 0 ? &arg : NULL,
