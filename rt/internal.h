@@ -353,6 +353,8 @@ bool rt__io_busy(struct rt_worker *w);
 /* Wake v if it sleeps (or is about to) in its ring: false when v has no
  * ring (then its futex is the way). Any thread. */
 bool rt__io_wake(struct rt_worker *v);
+/* The last run's ring counters on stderr (THREADLAB_DEBUG=stats). */
+void rt__io_stats_print(void);
 
 /* ------------------------------------------------------------------
  * Stacks (stack.c)

@@ -1419,6 +1419,38 @@ void rt_io_stats_total(struct rt_io_stats *out)
 	free(st);
 }
 
+void rt__io_stats_print(void)
+{
+	char setup[160];
+	unsigned i, k;
+
+	if (!iog.nlast)
+		return;
+	rt_io_setup_name(iog.last[0].setup_flags, setup, sizeof(setup));
+	if (iog.last[0].ring)
+		fprintf(stderr, "threadlab rt io: rings set up with %s\n", setup);
+	else
+		fprintf(stderr, "threadlab rt io: no rings (%s)\n",
+			strerror((int)-iog.last[0].setup_error));
+	fprintf(stderr, "%-6s %10s %10s %10s %8s %8s  %s\n", "worker", "sqes",
+		"cqes", "enters", "waits", "wakes", "sqes by type");
+	for (i = 0; i < iog.nlast; i++) {
+		const struct rt_io_stats *s = &iog.last[i];
+
+		fprintf(stderr, "%-6u %10llu %10llu %10llu %8llu %8llu ", i,
+			(unsigned long long)s->submitted,
+			(unsigned long long)s->completions,
+			(unsigned long long)s->enters,
+			(unsigned long long)s->waits,
+			(unsigned long long)s->wake_writes);
+		for (k = 0; k < RT_IO_NOPS; k++)
+			if (s->ops[k])
+				fprintf(stderr, " %s=%llu", op_names[k],
+					(unsigned long long)s->ops[k]);
+		fputc('\n', stderr);
+	}
+}
+
 size_t rt_io_setup_name(uint64_t flags, char *buf, size_t len)
 {
 	static const struct { uint64_t f; const char *name; } names[] = {

@@ -1443,8 +1443,10 @@ int rt_main(const struct rt_config *cfg, void (*fn)(void *), void *arg)
 		sys_thread_join(&sched.workers[i].thread, NULL);
 	r = 0;
 	keep_stats();
-	if (sched.cfg.stats)
+	if (sched.cfg.stats) {
 		rt__stats_print(sched.last, sched.nlast, &sched.cfg);
+		rt__io_stats_print();           /* io.c */
+	}
 out_running:
 	atomic_store(&sched.running, false);
 out_teardown:
