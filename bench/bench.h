@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 /* Exit statuses of the driver and its subcommands. */
 #define BENCH_EXIT_OK    0
@@ -199,6 +200,15 @@ int bench_micro_go(const regex_t *re, const struct bench_opts *opts,
  */
 int bench_describe_plan(const char *placement, int workers, char *buf,
 			size_t len);
+
+/* A whole decimal number (at most 19 digits, no sign) in [lo, hi]. */
+bool bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
+/* HOST:PORT, the host numeric IPv4, [IPv6] or localhost (= 127.0.0.1),
+ * the port from min_port to 65535 (0 lets a server pick a free one).
+ * 0, or -EINVAL. */
+int bench_parse_hostport(const char *s, unsigned min_port,
+			 struct sockaddr_storage *ss, socklen_t *len);
 
 /* Go's result line for `name` (with its -N already added). */
 void bench_print_result(FILE *to, int width, const char *name, uint64_t n,

@@ -302,24 +302,6 @@ static bool known(double v)
 	return v == v;
 }
 
-/* A whole decimal number in [lo, hi]. */
-static bool parse_number(const char *s, uint64_t lo, uint64_t hi,
-			 uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s || strlen(s) > 19)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
 
 /* Where `name` is on PATH, into buf; false when it is nowhere. */
 static bool find_on_path(const char *name, char *buf, size_t len)
@@ -843,7 +825,7 @@ static int parse_concs(const char *list)
 			goto bad;
 		memcpy(one, p, len);
 		one[len] = '\0';
-		if (!parse_number(one, 1, 65536, &v))
+		if (!bench_parse_u64(one, 1, 65536, &v))
 			goto bad;
 		opts.concs[opts.n_concs++] = (unsigned)v;
 		p += len;
@@ -872,7 +854,7 @@ static int parse_external(const char *s)
 	uint64_t port;
 	size_t hl;
 
-	if (!colon || !parse_number(colon + 1, 1, 65535, &port))
+	if (!colon || !bench_parse_u64(colon + 1, 1, 65535, &port))
 		return bench_usage_error("compare",
 			"invalid --server '%s': want embedded, smtp-sink or HOST:PORT (a loopback address and a port from 1 to 65535)",
 			s);
@@ -936,7 +918,7 @@ static int parse_flags(int argc, char **argv, const char **server)
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_EMAILS:
-			if (!parse_number(optarg, 1, MAX_EMAILS, &opts.emails))
+			if (!bench_parse_u64(optarg, 1, MAX_EMAILS, &opts.emails))
 				return bench_usage_error("compare",
 					"invalid --emails '%s': want a whole number from 1 to %llu",
 					optarg, MAX_EMAILS);
@@ -953,7 +935,7 @@ static int parse_flags(int argc, char **argv, const char **server)
 				return r;
 			break;
 		case OPT_SIZE:
-			if (!parse_number(optarg, 2, 64u << 20, &opts.size))
+			if (!bench_parse_u64(optarg, 2, 64u << 20, &opts.size))
 				return bench_usage_error("compare",
 					"invalid --size '%s': want a whole number of bytes from 2 to %u",
 					optarg, 64u << 20);
@@ -968,7 +950,7 @@ static int parse_flags(int argc, char **argv, const char **server)
 			opts.out = optarg;
 			break;
 		case OPT_RUNS:
-			if (!parse_number(optarg, 1, MAX_RUNS, &v))
+			if (!bench_parse_u64(optarg, 1, MAX_RUNS, &v))
 				return bench_usage_error("compare",
 					"invalid --runs '%s': want a whole number from 1 to %d",
 					optarg, MAX_RUNS);

@@ -119,68 +119,7 @@ void bench_send_error(struct bench_send_run *run, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A whole decimal number in [lo, hi]. */
-static bool parse_number(const char *s, uint64_t lo, uint64_t hi,
-			 uint64_t *out)
-{
-	uint64_t v = 0;
 
-	if (!*s || strlen(s) > 19)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* HOST:PORT with a numeric host, [v6] or localhost. 0 or -EINVAL. */
-static int parse_server(const char *s, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	size_t hl;
-	uint64_t port;
-
-	if (!colon || !parse_number(colon + 1, 1, 65535, &port))
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host,
-		      &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host,
-		      &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
 
 /* Go's testing.prettyPrint: a metric as a benchmark line prints it. */
 static void pretty_print(double x, const char *unit)
@@ -266,13 +205,13 @@ static int parse_flags(int argc, char **argv, struct send_flags *f,
 					optarg);
 			break;
 		case OPT_EMAILS:
-			if (!parse_number(optarg, 1, MAX_EMAILS, &f->emails))
+			if (!bench_parse_u64(optarg, 1, MAX_EMAILS, &f->emails))
 				return bench_usage_error("send",
 					"invalid --emails '%s': want a whole number from 1 to %llu",
 					optarg, MAX_EMAILS);
 			break;
 		case OPT_CONC:
-			if (!parse_number(optarg, 1, MAX_CONCURRENCY,
+			if (!bench_parse_u64(optarg, 1, MAX_CONCURRENCY,
 					  &f->concurrency))
 				return bench_usage_error("send",
 					"invalid --concurrency '%s': want a whole number from 1 to %u",
@@ -283,13 +222,13 @@ static int parse_flags(int argc, char **argv, struct send_flags *f,
 			break;
 		case OPT_SERVER:
 			f->server = optarg;
-			if (parse_server(optarg, &run->addr, &run->addrlen) < 0)
+			if (bench_parse_hostport(optarg, 1, &run->addr, &run->addrlen) < 0)
 				return bench_usage_error("send",
 					"invalid --server '%s': want HOST:PORT with a numeric IPv4 address, [IPv6] or localhost, and a port from 1 to 65535",
 					optarg);
 			break;
 		case OPT_SIZE:
-			if (!parse_number(optarg, SMTP_MESSAGE_MIN,
+			if (!bench_parse_u64(optarg, SMTP_MESSAGE_MIN,
 					  SMTP_MESSAGE_MAX, &f->size))
 				return bench_usage_error("send",
 					"invalid --size '%s': want a whole number of bytes from %d to %u",
@@ -328,7 +267,7 @@ static int send_main(int argc, char **argv)
 
 	memset(&run, 0, sizeof(run));
 	atomic_flag_clear(&run.error_claimed);
-	if (parse_server(f.server, &run.addr, &run.addrlen) < 0)
+	if (bench_parse_hostport(f.server, 1, &run.addr, &run.addrlen) < 0)
 		sys_panic("send: the default server does not parse");
 	r = parse_flags(argc, argv, &f, &run);
 	if (r)

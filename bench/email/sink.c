@@ -145,65 +145,7 @@ static struct {
 	int start_err;
 } sink;
 
-/* ------------------------------------------------------------------
- * Flags
- * ---------------------------------------------------------------- */
 
-static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s || strlen(s) > 19)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* HOST:PORT (port 0 allowed) with a numeric host, [v6] or localhost. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	uint64_t port;
-	size_t hl;
-
-	if (!colon || !parse_u64(colon + 1, 0, 65535, &port))
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host,
-		      &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in6);
-		return 0;
-	}
-	return -EINVAL;
-}
 
 static int parse_flags(int argc, char **argv)
 {
@@ -226,7 +168,7 @@ static int parse_flags(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
-			if (parse_listen(optarg, &sink.addr, &sink.addrlen) < 0)
+			if (bench_parse_hostport(optarg, 0, &sink.addr, &sink.addrlen) < 0)
 				return bench_usage_error("sink",
 					"invalid --listen '%s': want HOST:PORT with a numeric IPv4 address, [IPv6] or localhost, and a port from 0 to 65535",
 					optarg);
@@ -237,7 +179,7 @@ static int parse_flags(int argc, char **argv)
 			sink.store = optarg;
 			break;
 		case OPT_MAXCONN:
-			if (!parse_u64(optarg, 1, 1000000, &v))
+			if (!bench_parse_u64(optarg, 1, 1000000, &v))
 				return bench_usage_error("sink",
 					"invalid --max-connections '%s': want a whole number from 1 to 1000000",
 					optarg);
@@ -252,7 +194,7 @@ static int parse_flags(int argc, char **argv)
 			sink.idle_ns = bt.ns;
 			break;
 		case OPT_MAXSIZE:
-			if (!parse_u64(optarg, 1, UINT64_MAX / 2, &v))
+			if (!bench_parse_u64(optarg, 1, UINT64_MAX / 2, &v))
 				return bench_usage_error("sink",
 					"invalid --max-size '%s': want a whole number of bytes, at least 1",
 					optarg);
@@ -865,7 +807,7 @@ static int sink_main(int argc, char **argv)
 	sink.max_conns = DEFAULT_MAX_CONNECTIONS;
 	sink.idle_ns = DEFAULT_IDLE_NS;
 	sink.tmp_dfd = sink.new_dfd = -1;
-	if (parse_listen("127.0.0.1:2525", &sink.addr, &sink.addrlen) < 0)
+	if (bench_parse_hostport("127.0.0.1:2525", 0, &sink.addr, &sink.addrlen) < 0)
 		sys_panic("sink: the default address does not parse");
 	r = parse_flags(argc, argv);
 	if (r)
