@@ -142,3 +142,10 @@ long rtt_scale(long n)
 		return n / 100 > 0 ? n / 100 : 1;
 	return n;
 }
+
+void rtt_run_misuse(void (*fn)(void *))
+{
+	struct rt_config cfg = { .workers = 2 };
+
+	rt_main(&cfg, fn, NULL);
+}

@@ -60,6 +60,10 @@ void rtt_run(const struct rt_config *cfg, void (*fn)(void *), void *arg);
 /* The process's resident set size in bytes (/proc/self/statm). */
 size_t rtt_rss(void);
 
+/* Run fn as the main task of a two-worker runtime, from a misuse test's
+ * forked child: the misuse inside fn is expected to stop the program. */
+void rtt_run_misuse(void (*fn)(void *));
+
 /* Run fn(arg) in a forked child with stderr captured; returns the wait
  * status, and up to `len` bytes of the child's stderr in buf. */
 int rtt_fork_capture(void (*fn)(void *), void *arg, char *buf, size_t len);

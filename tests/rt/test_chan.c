@@ -422,13 +422,6 @@ static void test_deadlines_under_load(void **state)
 /* ------------------------------------------------------------------
  * Misuse stops the program with a message naming the call.
  * ---------------------------------------------------------------- */
-static void run1(void (*fn)(void *))
-{
-	struct rt_config cfg = { .workers = 2 };
-
-	rt_main(&cfg, fn, NULL);
-}
-
 static void send_closed_main(void *arg)
 {
 	struct rt_chan *c = rt_chan_new(sizeof(int), 1);
@@ -439,7 +432,7 @@ static void send_closed_main(void *arg)
 
 static void send_closed(void *arg)
 {
-	run1(send_closed_main);
+	rtt_run_misuse(send_closed_main);
 }
 
 static void close_twice_main(void *arg)
@@ -452,7 +445,7 @@ static void close_twice_main(void *arg)
 
 static void close_twice(void *arg)
 {
-	run1(close_twice_main);
+	rtt_run_misuse(close_twice_main);
 }
 
 static void close_nil_main(void *arg)
@@ -462,7 +455,7 @@ static void close_nil_main(void *arg)
 
 static void close_nil(void *arg)
 {
-	run1(close_nil_main);
+	rtt_run_misuse(close_nil_main);
 }
 
 static void blocked_sender(void *arg)
@@ -482,7 +475,7 @@ static void close_under_sender_main(void *arg)
 
 static void close_under_sender(void *arg)
 {
-	run1(close_under_sender_main);
+	rtt_run_misuse(close_under_sender_main);
 }
 
 static void recv_outside(void *arg)
@@ -504,7 +497,7 @@ static void free_waited_main(void *arg)
 
 static void free_waited(void *arg)
 {
-	run1(free_waited_main);
+	rtt_run_misuse(free_waited_main);
 }
 
 static void expect_panic(void (*fn)(void *), const char *msg)

@@ -443,13 +443,6 @@ static void test_free_after_select(void **state)
 /* ------------------------------------------------------------------
  * Misuse
  * ---------------------------------------------------------------- */
-static void run1(void (*fn)(void *))
-{
-	struct rt_config cfg = { .workers = 2 };
-
-	rt_main(&cfg, fn, NULL);
-}
-
 static void select_send_closed_main(void *arg)
 {
 	struct rt_chan *c = rt_chan_new(sizeof(int), 4);
@@ -463,7 +456,7 @@ static void select_send_closed_main(void *arg)
 
 static void select_send_closed(void *arg)
 {
-	run1(select_send_closed_main);
+	rtt_run_misuse(select_send_closed_main);
 }
 
 static void select_sender(void *arg)
@@ -487,7 +480,7 @@ static void select_closed_under_main(void *arg)
 
 static void select_closed_under(void *arg)
 {
-	run1(select_closed_under_main);
+	rtt_run_misuse(select_closed_under_main);
 }
 
 static void select_outside(void *arg)

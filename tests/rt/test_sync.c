@@ -502,13 +502,6 @@ static void test_cond(void **state)
 /* ------------------------------------------------------------------
  * Misuse
  * ---------------------------------------------------------------- */
-static void run1(void (*fn)(void *))
-{
-	struct rt_config cfg = { .workers = 2 };
-
-	rt_main(&cfg, fn, NULL);
-}
-
 static void unlock_unlocked_main(void *arg)
 {
 	static struct rt_mutex m;
@@ -518,7 +511,7 @@ static void unlock_unlocked_main(void *arg)
 
 static void unlock_unlocked(void *arg)
 {
-	run1(unlock_unlocked_main);
+	rtt_run_misuse(unlock_unlocked_main);
 }
 
 static void wg_negative_main(void *arg)
@@ -532,7 +525,7 @@ static void wg_negative_main(void *arg)
 
 static void wg_negative(void *arg)
 {
-	run1(wg_negative_main);
+	rtt_run_misuse(wg_negative_main);
 }
 
 static void runlock_unlocked_main(void *arg)
@@ -544,7 +537,7 @@ static void runlock_unlocked_main(void *arg)
 
 static void runlock_unlocked(void *arg)
 {
-	run1(runlock_unlocked_main);
+	rtt_run_misuse(runlock_unlocked_main);
 }
 
 static void rw_unlock_unlocked_main(void *arg)
@@ -556,7 +549,7 @@ static void rw_unlock_unlocked_main(void *arg)
 
 static void rw_unlock_unlocked(void *arg)
 {
-	run1(rw_unlock_unlocked_main);
+	rtt_run_misuse(rw_unlock_unlocked_main);
 }
 
 static void lock_outside(void *arg)
