@@ -27,6 +27,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -354,6 +356,7 @@ static void print_header(const struct bench_opts *opts)
 	bench_cpu_model(model, sizeof(model));
 	if (model[0])
 		printf("cpu: %s\n", model);
+	bench_print_machine(stdout, opts->command);
 	/* A setting, as a `key: value` line above the results: benchstat
 	 * keeps it as part of the configuration. */
 	bench_format_benchtime(&opts->time, bt, sizeof(bt));
@@ -451,6 +454,38 @@ int bench_usable_cpus(cpu_set_t *set)
 	if (sys_online_cpus(&online) == 0)
 		CPU_AND(set, set, &online);
 	return CPU_COUNT(set) > 0 ? 0 : -ENOENT;
+}
+
+void bench_command_line(int argc, char **argv, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "threadlab");
+
+	for (int i = 0; i < argc && off < len; i++) {
+		/* Quote an argument that the shell would split or expand. */
+		bool quote = argv[i][0] == '\0' ||
+			     strpbrk(argv[i], " \t\n'\"\\$`*?[]|&;<>()") != NULL;
+
+		off += (size_t)snprintf(buf + off, len - off,
+					quote ? " '%s'" : " %s", argv[i]);
+	}
+}
+
+void bench_print_machine(FILE *f, const char *command)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct utsname u;
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	fprintf(f, "date: %s\n", date);
+	fprintf(f, "cores: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	if (uname(&u) == 0)
+		fprintf(f, "kernel: %s %s %s\n", u.sysname, u.release,
+			u.machine);
+	if (command)
+		fprintf(f, "command: %s\n", command);
 }
 
 void bench_cpu_model(char *buf, size_t len)

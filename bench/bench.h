@@ -163,6 +163,7 @@ struct bench_opts {
 	const char *pkg;         /* for the `pkg:` header line */
 	int workers;             /* for BENCH_CPUS_WORKERS; 0: usable CPUs */
 	const char *plan;        /* the placement plan, for a `plan:` line */
+	const char *command;     /* the command line, for a `command:` line */
 	bool progress;           /* progress lines on stderr */
 };
 
@@ -219,5 +220,17 @@ int bench_usable_cpus(cpu_set_t *set);
 
 /* The CPU's model name from /proc/cpuinfo ("" when unknown). */
 void bench_cpu_model(char *buf, size_t len);
+
+/*
+ * The `date:`, `cores:`, `kernel:` and (when not NULL) `command:` lines
+ * of a results file's header — with `cpu:` (bench_cpu_model), what every
+ * committed results file records beside its figures (see
+ * scripts/results-header.sh and scripts/check-docs.py).
+ */
+void bench_print_machine(FILE *f, const char *command);
+
+/* "threadlab ARGV..." in buf: argv as a command (argv[0] is the
+ * subcommand), with shell-unsafe arguments single-quoted. */
+void bench_command_line(int argc, char **argv, char *buf, size_t len);
 
 #endif

@@ -1783,6 +1783,7 @@ static void print_table(FILE *f, bool md)
 
 struct machine {
 	char date[64], cpu[256], kernel[200];
+	char command[2048];      /* "threadlab compare ..." as run */
 };
 
 static void describe_machine(struct machine *mc)
@@ -1884,7 +1885,7 @@ static int write_results(const struct machine *mc)
 		(unsigned long long)opts.emails,
 		(unsigned long long)opts.syscall_emails,
 		(unsigned long long)opts.size);
-	fprintf(f, "plan: %s\n", current_plan());
+	fprintf(f, "plan: %s\ncommand: %s\n", current_plan(), mc->command);
 	for (size_t i = 0; i < n_configs; i++) {
 		const struct config *c = &configs[i];
 
@@ -2032,19 +2033,6 @@ static int write_plots(void)
 	return r ? -EIO : 0;
 }
 
-static void write_command(FILE *f, int argc, char **argv)
-{
-	fputs("threadlab", f);
-	for (int i = 0; i < argc; i++) {
-		bool plain = argv[i][0] != '\0';
-
-		for (const char *p = argv[i]; *p; p++)
-			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,:/[]+", *p))
-				plain = false;
-		fprintf(f, plain ? " %s" : " '%s'", argv[i]);
-	}
-}
-
 static void write_threads_notes(FILE *f)
 {
 	fprintf(f, "## OS threads\n\n"
@@ -2186,9 +2174,8 @@ static int write_report(const struct machine *mc, int argc, char **argv,
 	fprintf(f, "# threadlab compare\n\n");
 	fprintf(f, "- Date: %s\n- Machine: %s, %d CPUs, %s\n", mc->date,
 		mc->cpu, cpus, mc->kernel);
-	fprintf(f, "- Command: `");
-	write_command(f, argc, argv);
-	fprintf(f, "`\n- Server: %s\n", server_description());
+	fprintf(f, "- Command: `%s`\n- Server: %s\n", mc->command,
+		server_description());
 	fprintf(f, "- Placement of the rt workers (numa/'s plan): %s\n",
 		current_plan());
 	fprintf(f, "- Emails per run: %llu (syscall runs: %llu), message "
@@ -2471,6 +2458,7 @@ static int compare_main(int argc, char **argv)
 	}
 
 	describe_machine(&mc);
+	bench_command_line(argc, argv, mc.command, sizeof(mc.command));
 	print_summary();
 	if (write_results(&mc) < 0 || write_report(&mc, argc, argv,
 			sys_now_ns() - t_start) < 0 || write_plots() < 0)

@@ -179,7 +179,7 @@ static int micro_main(int argc, char **argv)
 	};
 	static const struct bench_def *selected[MAX_BENCHMARKS];
 	const char *filter = ".", *placement = NULL;
-	static char plan[1024];
+	static char plan[1024], command[2048];
 	bool list = false;
 	regex_t re;
 	size_t n;
@@ -240,6 +240,8 @@ static int micro_main(int argc, char **argv)
 	if (placement)
 		setenv("THREADLAB_PLACEMENT", placement, 1);
 	opts.plan = plan;
+	bench_command_line(argc, argv, command, sizeof(command));
+	opts.command = command;
 
 	r = regcomp(&re, filter, REG_EXTENDED | REG_NOSUB);
 	if (r != 0) {
