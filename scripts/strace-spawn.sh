@@ -3,8 +3,9 @@
 #
 # Builds docs/code/spawn_one.c statically against build/lib/libthreadlab.a
 # (with the Makefile's flags for static programs), runs it under `strace -f`
-# and writes docs/generated/strace-spawn.txt: a header line naming the
-# command, the date, the kernel and the glibc version, then the trace, then
+# and writes docs/generated/strace-spawn.txt: the header of
+# scripts/results-header.sh (command, date, CPU, cores, kernel) with the
+# strace and glibc versions and the traced command, then the trace, then
 # the program's own output.
 #
 # Installs nothing. strace is in scripts/packages.txt's test group; when it
@@ -50,7 +51,10 @@ strace -f -s 256 -o "$tmp/trace" "$bin" >"$tmp/stdout"
 # kill cmd with SIGPIPE and, through set -e, the script without a word.)
 glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
 {
-	echo "# scripts/strace-spawn.sh ($(strace -V | sed -n '1s/ -- version / /p'), strace -f -s 256 $bin) on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc"
+	scripts/results-header.sh scripts/strace-spawn.sh "$@"
+	echo "# strace: $(strace -V | sed -n '1s/^.* -- version //p')"
+	echo "# glibc: $glibc"
+	echo "# traced: strace -f -s 256 $bin"
 	echo "# --- strace -f (each line: thread id, system call, result) ---"
 	cat "$tmp/trace"
 	echo "# --- the program's standard output ---"

@@ -10,8 +10,9 @@
 #   docs/generated/numa-vm.txt      scripts/numa-vm.sh: the numa tests and
 #                                   threadlab topo in a two-node QEMU guest
 #                                   (only when the guest can be booted here)
-# each opening with the date, kernel and glibc version, and every run
-# preceded by a "$ command" line that repeats it.
+# each opening with the header of scripts/results-header.sh (command, date,
+# CPU, cores, kernel) and the glibc version, and every run preceded by a
+# "$ command" line that repeats it.
 #
 # Usage: docs/code/numa-examples.sh
 set -euo pipefail
@@ -34,8 +35,12 @@ mkdir -p build/docs docs/generated
 	-o build/docs/numa_place
 
 glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
+# The header of every file written: scripts/results-header.sh's command,
+# date, CPU, cores and kernel, then the glibc version and usable CPUs.
 header() {
-	echo "# docs/code/numa-examples.sh on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc, $(nproc) CPUs usable"
+	scripts/results-header.sh docs/code/numa-examples.sh "$@"
+	echo "# glibc: $glibc"
+	echo "# cpus usable: $(nproc)"
 }
 # Print "$ ENV... command args" (quoted as a shell would need), then run
 # it; a non-zero exit is shown, not fatal.
@@ -61,7 +66,7 @@ show() {
 
 asym4='0:0-1,1:2-3,2:4-5,3:6-7@10,12,20,30;25,10,14,20;20,14,10,12;30,20,12,10'
 {
-	header
+	header "$@"
 	show $tl topo
 	show THREADLAB_TOPOLOGY=0:0-7,1:8-15 $tl topo --workers 4
 	show THREADLAB_TOPOLOGY=0:0-7,1:8-15 $tl topo --workers 4 --policy spread
@@ -74,7 +79,7 @@ asym4='0:0-1,1:2-3,2:4-5,3:6-7@10,12,20,30;25,10,14,20;20,14,10,12;30,20,12,10'
 
 events=cpu-migrations,context-switches,page-faults
 {
-	header
+	header "$@"
 	show build/docs/numa_place 2 64 pinned
 	show THREADLAB_TOPOLOGY=0:0-3,1:4-7 THREADLAB_PLACEMENT=spread build/docs/numa_place 4 32 pinned
 	if command -v perf >/dev/null && perf stat -e cpu-migrations true >/dev/null 2>&1; then
@@ -91,7 +96,7 @@ events=cpu-migrations,context-switches,page-faults
 # A real two-node kernel, when QEMU and a kernel image are here (the `vm`
 # group of scripts/packages.txt): the guest's tests and its threadlab topo.
 {
-	header
+	header "$@"
 	show scripts/numa-vm.sh
 } >build/docs/numa-vm.txt
 if grep -q '^numa-vm.sh: passed$' build/docs/numa-vm.txt; then

@@ -4,8 +4,8 @@
 # Builds docs/code/raw_limits.c twice against build/lib/libthreadlab.a, as
 # the Makefile builds programs: statically (with __libc_thread_freeres) and
 # dynamically (as the cmocka tests are), runs both, and writes
-# docs/generated/raw-limits.txt with a header line naming the command, date,
-# kernel and glibc version.
+# docs/generated/raw-limits.txt, headed by scripts/results-header.sh (the
+# command, date, CPU, cores, kernel) and the glibc version and uid.
 #
 # Usage: docs/code/raw-limits.sh [N]   (threads per round, default 200)
 set -euo pipefail
@@ -35,7 +35,10 @@ mkdir -p build/docs "$(dirname "$out")"
 # kill cmd with SIGPIPE and, through set -e, the script without a word.)
 glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
 {
-	echo "# docs/code/raw-limits.sh $n on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc, uid $(id -u)"
+	scripts/results-header.sh docs/code/raw-limits.sh "$@"
+	echo "# glibc: $glibc"
+	echo "# uid: $(id -u)"
+	echo "# threads per round: $n"
 	for kind in static dynamic; do
 		echo "# --- build/docs/raw_limits_$kind $n ---"
 		"build/docs/raw_limits_$kind" "$n"

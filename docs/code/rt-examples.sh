@@ -6,7 +6,9 @@
 # docs/code/rt_switch.c, then writes docs/generated/rt.txt: the switch
 # cost, the rt tests that print measurements (margin use, hot split, deep
 # recursion RSS), the rt micro-benchmarks, and the Go peer's when go is
-# installed — each run preceded by a "$ command" line that repeats it.
+# installed — each run preceded by a "$ command" line that repeats it,
+# the file headed by scripts/results-header.sh (command, date, CPU, cores,
+# kernel) and the glibc and gcc versions, usable CPUs and load average.
 #
 # Usage: docs/code/rt-examples.sh
 set -euo pipefail
@@ -41,7 +43,11 @@ run_test() {
 	RTT_FILTER="$filter" "$bin" 2>&1 | grep -E "$keep"
 }
 {
-	echo "# docs/code/rt-examples.sh on $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r) $(uname -m), glibc $glibc, gcc $("$cc" -dumpversion), $(nproc) CPUs usable, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	scripts/results-header.sh docs/code/rt-examples.sh "$@"
+	echo "# glibc: $glibc"
+	echo "# gcc: $("$cc" -dumpversion)"
+	echo "# cpus usable: $(nproc)"
+	echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 	run build/docs/rt_switch
 	run_test '*margin*' build/tests/rt/test_stack 'deepest|PASSED|FAILED'
 	run_test '*hot_split*' build/tests/rt/test_stack 'RUN|per call|PASSED|FAILED'
