@@ -337,17 +337,23 @@ def order(n):
     rest = [p for p in pages if p != readme and p not in links]
     return [readme] + links + rest
 
-out = ['---', 'title: ' + json.dumps(title, ensure_ascii=False),
-       'pagetitle: ' + json.dumps(title, ensure_ascii=False), '---', '',
-       '<!-- Assembled by scripts/slides.sh from the slide blocks of %s; do not edit. -->' % os.path.relpath(docs), '']
+# The note goes in the metadata: an HTML comment before the first slide
+# would make an empty slide of its own.
+out = ['---', '# Assembled by scripts/slides.sh from the slide blocks of %s; do not edit.'
+       % os.path.relpath(docs),
+       'title: ' + json.dumps(title, ensure_ascii=False),
+       'pagetitle: ' + json.dumps(title, ensure_ascii=False), '---', '']
 
 def emit(n):
     for p in order(n):
         for q, b in placed.get(n, []):
             if q != p:
                 continue
-            out.append('<!-- %s:%d -->' % (os.path.relpath(p), b['line']))
-            out.extend(rewrite_block(p, b))
+            # Where the slide comes from, inside it (after its title).
+            lines = rewrite_block(p, b)
+            k = next(i for i, l in enumerate(lines) if l.strip())
+            lines[k + 1:k + 1] = ['<!-- from %s:%d -->' % (os.path.relpath(p), b['line']), '']
+            out.extend(lines)
             out.append('')
 
 emit(0)
