@@ -92,8 +92,14 @@ errors = []
 def warn(msg):
     print('slides.sh: warning: ' + msg, file=sys.stderr)
 
+def show(path):
+    """path as messages name it: relative to the current directory when it
+    is under it, else absolute."""
+    rel = os.path.relpath(path)
+    return os.path.abspath(path) if rel.startswith('..') else rel
+
 def err(path, line, msg):
-    errors.append('%s:%d: %s' % (path, line, msg))
+    errors.append('%s:%d: %s' % (show(path), line, msg))
 
 FENCE = re.compile(r'^\s{0,3}(`{3,}|~{3,})')
 OPEN = re.compile(r'^\s*<!--\s*slide(?:\s+section\s*=\s*(\S+?))?\s*-->\s*$')
@@ -207,7 +213,7 @@ def rewrite_block(page, b):
         def image_exists(url):
             full, _ = resolve(page, url)
             if not os.path.isfile(full):
-                err(page, k, 'image %s: no such file (%s)' % (url, os.path.relpath(full)))
+                err(page, k, 'image %s: no such file (%s)' % (url, show(full)))
         def fix(text):
             def inline(m):
                 bang, label, url, rest = m.groups()
@@ -318,18 +324,13 @@ for p in pages:
         if t is None:
             warn('%s:%d: this block is in no section: no "## " section of %s links to its page '
                  '(say <!-- slide section=N --> to place it); left out'
-                 % (os.path.relpath(p), b['line'], os.path.relpath(readme)))
+                 % (show(p), b['line'], show(readme)))
             continue
         if t > len(sections) or (t == 0 and b['section'] is not None):
             err(p, b['line'], 'section=%d: %s has %d "## " sections'
-                % (t, os.path.relpath(readme), len(sections)))
+                % (t, show(readme), len(sections)))
             continue
         placed.setdefault(t, []).append((p, b))
-
-if errors:
-    for e in errors:
-        print('slides.sh: error: ' + e, file=sys.stderr)
-    sys.exit(1)
 
 def order(n):
     """Section n's pages in deck order: README, its links, the rest."""
@@ -340,7 +341,7 @@ def order(n):
 # The note goes in the metadata: an HTML comment before the first slide
 # would make an empty slide of its own.
 out = ['---', '# Assembled by scripts/slides.sh from the slide blocks of %s; do not edit.'
-       % os.path.relpath(docs),
+       % show(docs),
        'title: ' + json.dumps(title, ensure_ascii=False),
        'pagetitle: ' + json.dumps(title, ensure_ascii=False), '---', '']
 
@@ -351,8 +352,8 @@ def emit(n):
                 continue
             # Where the slide comes from, inside it (after its title).
             lines = rewrite_block(p, b)
-            k = next(i for i, l in enumerate(lines) if l.strip())
-            lines[k + 1:k + 1] = ['<!-- from %s:%d -->' % (os.path.relpath(p), b['line']), '']
+            k = next((i for i, l in enumerate(lines) if l.strip()), 0)
+            lines[k + 1:k + 1] = ['<!-- from %s:%d -->' % (show(p), b['line']), '']
             out.extend(lines)
             out.append('')
 
@@ -380,7 +381,7 @@ if errors:
 with open(md_out, 'w', encoding='utf-8') as f:
     f.write('\n'.join(out))
 nblocks = sum(len(v) for v in placed.values())
-print('slides.sh: %s: %d sections, %d slide blocks' % (md_out, len(sections), nblocks), file=sys.stderr)
+print('slides.sh: %s: %d sections, %d slide blocks' % (show(md_out), len(sections), nblocks), file=sys.stderr)
 PY
 
 [ "$md_only" = 1 ] && exit 0
