@@ -7,6 +7,8 @@
 #                   out/compare/ (COMPARE_ARGS=--quick for a short run)
 #   make bench      every micro-benchmark, into out/bench/results.txt (a full
 #                   run is published into docs/generated/micro/)
+#   make slides     the talk as one self-contained HTML slide deck, cut out
+#                   of the course: out/slides/threadlab-talk.html
 #   make install PREFIX=/usr/local
 #
 # Everything built goes under build/; results under out/.
@@ -79,6 +81,11 @@ TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_STATIC_SRCS := $(wildcard tests/*/*_static.c)
 TEST_STATIC_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_STATIC_SRCS))
+# Tests written as shell scripts, tests/<layer>/test_<unit>.sh, are
+# installed as $(BUILD)/tests/<layer>/test_<unit>, beside the binaries,
+# so that run-tests.sh runs them alike; each prints cmocka's summary lines.
+TEST_SH_SRCS := $(wildcard tests/*/test_*.sh)
+TEST_SH_BINS := $(patsubst tests/%.sh,$(BUILD)/tests/%,$(TEST_SH_SRCS))
 # Code shared by the test programs of a layer: tests/<layer>/lib_*.c; and
 # by the test programs of every layer: tests/common/lib_*.c (tl_ helpers),
 # which test_libs adds to every test binary, the *_static ones included.
@@ -89,7 +96,7 @@ TEST_LIB_SRCS := $(wildcard tests/*/lib_*.c)
 test_libs = $(wildcard tests/common/lib_*.c) \
 	    $(wildcard tests/$(firstword $(subst /, ,$(1)))/lib_*.c)
 
-.PHONY: all lib driver tests test bench compare install clean check-linker deps test-numa-vm memcheck examples
+.PHONY: all lib driver tests test bench compare install clean check-linker deps test-numa-vm memcheck examples slides
 .DEFAULT_GOAL := all
 
 all: lib driver tests
@@ -104,7 +111,7 @@ check-linker:
 
 lib: check-linker $(LIB)
 driver: check-linker $(DRIVER)
-tests: check-linker $(TEST_BINS) $(TEST_STATIC_BINS)
+tests: check-linker $(TEST_BINS) $(TEST_STATIC_BINS) $(TEST_SH_BINS)
 
 $(BUILD)/obj/%.c.o: %.c
 	@mkdir -p $(dir $@)
@@ -149,6 +156,10 @@ EMAIL_TEST_OBJS := $(BUILD)/obj/bench/email/smtp.c.o
 $(BUILD)/tests/email/%: tests/email/%.c $(TEST_LIB_SRCS) $(EMAIL_TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(call test_libs,email/$*) $< $(EMAIL_TEST_OBJS) $(LIB) $(LIB_LIBS) -lcmocka -lpthread -o $@
+
+$(BUILD)/tests/%: tests/%.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
 
 $(BUILD)/tests/%_static: tests/%_static.c $(TEST_LIB_SRCS) $(LIB)
 	@mkdir -p $(dir $@)
@@ -215,6 +226,15 @@ compare:
 	$(DRIVER) compare --out $(OUT)/compare $(COMPARE_ARGS)
 	@# A full comparison (no COMPARE_ARGS) becomes the docs' table and plots.
 	@if [ -z "$(COMPARE_ARGS)" ]; then scripts/publish-compare.sh $(OUT)/compare; fi
+
+# make slides: the talk as one self-contained HTML slide deck (pandoc's
+# dzslides, images and style inline), cut out of the slide blocks of the
+# course pages, one group per `## ` section of docs/README.md; the
+# convention is at the top of scripts/slides.sh. The assembled markdown
+# stays in $(BUILD)/slides/talk.md, to be read.
+slides:
+	@scripts/deps.sh build docs
+	scripts/slides.sh --out $(OUT)/slides/threadlab-talk.html --md $(BUILD)/slides/talk.md
 
 # make memcheck: the rt tests under valgrind's memcheck. memcheck cannot
 # follow split-stack code (it takes every segment switch for a wild stack
