@@ -7,6 +7,13 @@
 # docs/generated/raw-limits.txt, headed by scripts/results-header.sh (the
 # command, date, CPU, cores, kernel) and the glibc version and uid.
 #
+# It then writes docs/generated/futex-count.txt, the table of docs/futex.md
+# section 3: the futex_count program that page contains, extracted from it
+# and built here, run five times for each mutex (two, three, sys) and 1, 2
+# and 8 raw threads, each run's futex system calls counted with perf's
+# syscalls:sys_enter_futex tracepoint (the page's own command). Without a
+# perf that may count it, the file says so instead.
+#
 # Usage: docs/code/raw-limits.sh [N]   (threads per round, default 200)
 set -euo pipefail
 trap 'echo "raw-limits.sh: failed at line $LINENO" >&2' ERR
@@ -45,3 +52,28 @@ glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
 	done
 } >"$out"
 cat "$out"
+
+# docs/futex.md's futex_count, counted as that page's command does.
+fout=docs/generated/futex-count.txt
+sed -n '/^\/\* futex_count\.c/,/^```$/p' docs/futex.md | sed '$d' >build/docs/futex_count.c
+"$cc" -O2 -D_GNU_SOURCE -I. build/docs/futex_count.c build/lib/libthreadlab.a \
+	-o build/docs/futex_count
+{
+	scripts/results-header.sh docs/code/raw-limits.sh "$@"
+	echo "# glibc: $glibc"
+	echo "# program: docs/futex.md's futex_count.c, built as build/docs/futex_count"
+	echo "# lock/unlock pairs per thread: 100000"
+	if command -v perf >/dev/null &&
+	   perf stat -x, -o /dev/null -e syscalls:sys_enter_futex true >/dev/null 2>&1; then
+		echo "# each line: mutex, threads, run, futex system calls (perf stat -x, -e syscalls:sys_enter_futex build/docs/futex_count MUTEX THREADS 100000)"
+		for n in 1 2 8; do for m in two three sys; do for run in 1 2 3 4 5; do
+			printf '%-5s %d thread(s), run %d: ' $m $n $run
+			perf stat -x, -o build/docs/futex_count.csv -e syscalls:sys_enter_futex \
+				build/docs/futex_count $m $n 100000 >/dev/null || printf 'COUNTER WRONG '
+			grep sys_enter_futex build/docs/futex_count.csv | cut -d, -f1
+		done; done; done
+	else
+		echo "# perf cannot count syscalls:sys_enter_futex here (apt-get install -y linux-perf; tracefs mounted, root)"
+	fi
+} >"$fout"
+cat "$fout"
