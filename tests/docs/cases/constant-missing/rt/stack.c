@@ -1,0 +1,2 @@
+/* first segment */
+#define RT_STACK_FIRST 12800
