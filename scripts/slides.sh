@@ -18,7 +18,8 @@
 # then those of each page the section links to (relative .md links, in
 # link order, each page once; pages those pages link to are not followed).
 # A page linked from several sections gives its blocks to the first of
-# them. A block that belongs elsewhere says so: `<!-- slide section=N -->`
+# them; blocks in docs/README.md above its first `## ` follow the title
+# slide. A block that belongs elsewhere says so: `<!-- slide section=N -->`
 # puts it in the Nth `## ` section of docs/README.md (counted from 1),
 # after the blocks of the pages that section links to. A section with no
 # block gets a slide listing the pages it links to, and a warning; a block

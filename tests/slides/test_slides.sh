@@ -67,12 +67,14 @@ case_three_sections() {
 # 2. Every block in its section, in deck order: the index's own blocks,
 # then the linked pages' in link order; a page linked twice (a.md) gives
 # its blocks to the first section; section=1 moves b.md's second block;
-# a block in a code fence is none; an unlinked page's block is left out.
+# a block in a code fence is none; an unlinked page's block is left out;
+# a block before the index's first ## heading follows the title slide.
 case_blocks_in_sections() {
 	built || return 1
 	local got want
 	got=$(titles "$deck")
 	want='# Fixture course
+### Welcome
 ## 1. Alpha
 ### Alpha from page A
 ### Alpha from page B
