@@ -187,7 +187,7 @@ size_t rt__pool_slabs(struct rt__pool *p);
  * Workers and the scheduler (sched.c)
  * ---------------------------------------------------------------- */
 #define RT_RUNQ_SIZE 256u       /* local run queue slots (power of 2) */
-#define RT_TRIM_SLOTS 16u       /* parked tasks watched for trimming */
+#define RT_TRIM_SLOTS 1024u     /* parked tasks watched for trimming */
 #define RT_TRIM_AFTER_NS (10 * 1000 * 1000)
 
 enum rt__after {                /* what rt__finish_switch does with prev */
@@ -222,8 +222,8 @@ struct rt_worker {
 	struct {
 		struct rt_task *t;
 		int64_t since;
-	} trim[RT_TRIM_SLOTS];
-	unsigned ntrim;
+	} trim[RT_TRIM_SLOTS];      /* a ring, oldest at trim_head */
+	unsigned trim_head, ntrim;
 	struct rt_worker_stats st;  /* RT__STAT_INC only */
 	int tid;
 	unsigned vg_stack;          /* valgrind's id of the thread's stack */

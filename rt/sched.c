@@ -492,29 +492,54 @@ static bool work_anywhere(void)
  * out. A slot may name a record that has since been unparked, ended and
  * reused: the CAS from PARKED fails then, or the record is parked again
  * and trimming what it does not use is still right.
+ *
+ * The slots are a ring in the order the tasks parked, so the ones due
+ * are at its head. When it is full, the oldest is trimmed at once to make
+ * room (note_parked): with more than RT_TRIM_SLOTS grown tasks parking
+ * within RT_TRIM_AFTER_NS on one worker, memory given back early is the
+ * lesser evil against memory never given back.
  */
+static void trim_one(struct rt_worker *w, struct rt_task *t)
+{
+	uint32_t s = RT_TASK_PARKED;
+
+	if (atomic_compare_exchange_strong_explicit(
+		    &t->state, &s, RT_TASK_PARKING,
+		    memory_order_acquire, memory_order_relaxed)) {
+		rt__stack_trim(w, t);
+		atomic_store_explicit(&t->state, RT_TASK_PARKED,
+				      memory_order_release);
+	}
+}
+
+static void trim_pop(struct rt_worker *w)
+{
+	trim_one(w, w->trim[w->trim_head].t);
+	w->trim_head = (w->trim_head + 1) % RT_TRIM_SLOTS;
+	w->ntrim--;
+}
+
 static __attribute__((noinline)) void trim_parked(struct rt_worker *w)
 {
 	int64_t now = now_ns();
-	unsigned i, kept = 0;
 
-	for (i = 0; i < w->ntrim; i++) {
-		struct rt_task *t = w->trim[i].t;
-		uint32_t s = RT_TASK_PARKED;
+	while (w->ntrim &&
+	       now - w->trim[w->trim_head].since >= RT_TRIM_AFTER_NS)
+		trim_pop(w);
+}
 
-		if (now - w->trim[i].since < RT_TRIM_AFTER_NS) {
-			w->trim[kept++] = w->trim[i];
-			continue;
-		}
-		if (atomic_compare_exchange_strong_explicit(
-			    &t->state, &s, RT_TASK_PARKING,
-			    memory_order_acquire, memory_order_relaxed)) {
-			rt__stack_trim(w, t);
-			atomic_store_explicit(&t->state, RT_TASK_PARKED,
-					      memory_order_release);
-		}
-	}
-	w->ntrim = kept;
+/* `t`, which has extra segments, parks now: watch it for trimming. */
+static __attribute__((noinline)) void note_parked(struct rt_worker *w,
+						  struct rt_task *t)
+{
+	unsigned slot;
+
+	if (w->ntrim == RT_TRIM_SLOTS)
+		trim_pop(w);
+	slot = (w->trim_head + w->ntrim) % RT_TRIM_SLOTS;
+	w->trim[slot].t = t;
+	w->trim[slot].since = now_ns();
+	w->ntrim++;
 }
 
 /* What a worker runs next without stealing or sleeping. */
@@ -793,12 +818,8 @@ static __attribute__((noinline)) void finish_switch_slow(struct rt_worker *w)
 		w->unlock = NULL;
 		RT__STAT_INC(w, parks);
 		/* Still ours until published: look at its stack now. */
-		if (unlikely(rt__stack_has_spare(prev)) &&
-		    w->ntrim < RT_TRIM_SLOTS) {
-			w->trim[w->ntrim].t = prev;
-			w->trim[w->ntrim].since = now_ns();
-			w->ntrim++;
-		}
+		if (unlikely(rt__stack_has_spare(prev)))
+			note_parked(w, prev);
 		atomic_store_explicit(&prev->state, RT_TASK_PARKED,
 				      memory_order_release);
 		if (unlock && !unlock(w->unlock_arg)) {

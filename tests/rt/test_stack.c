@@ -508,6 +508,84 @@ static void test_trim_parked(void **state)
 	assert_true(trimmed > 0);
 }
 
+/* ------------------------------------------------------------------
+ * Many grown tasks parked at once — more than a worker watches for
+ * trimming (RT_TRIM_SLOTS) — all give their segments back: the oldest
+ * are trimmed early to make room rather than kept for ever. On two
+ * workers, each case run five times.
+ * ---------------------------------------------------------------- */
+#define MANY 3000u
+static struct rt_task *many_parked;   /* under trim_lock, via ->next */
+static _Atomic unsigned many_left;
+
+static void many_task(void *arg)
+{
+	struct rt_task *me = rt__current();
+
+	RTT_CHECK(deep(300) == 300l * 301 / 2);      /* grows, returns */
+	rt__spin_lock(&trim_lock);
+	me->next = many_parked;
+	many_parked = me;
+	atomic_fetch_sub(&many_left, 1);
+	rt__park(unlock_trim, NULL);
+	RTT_CHECK(deep(300) == 300l * 301 / 2);      /* grows again */
+	atomic_fetch_add(&finished, 1);
+}
+
+static unsigned with_spare;
+
+static void many_main(void *arg)
+{
+	struct rt_task *t, *next;
+	int64_t end;
+
+	for (unsigned i = 0; i < MANY; i++)
+		RTT_CHECK(rt_go(many_task, NULL) == 0);
+	while (atomic_load(&many_left) > 0)
+		rt_yield();
+	/* Wait up to 5 s for every one to be trimmed: none of the parked
+	 * tasks keeps a spare segment. (The list is complete and no longer
+	 * changes; a task being trimmed right now is read as it is.) */
+	end = rtt_now() + 5ll * 1000 * 1000 * 1000;
+	do {
+		rt_yield();
+		with_spare = 0;
+		rt__spin_lock(&trim_lock);
+		for (t = many_parked; t; t = t->next)
+			with_spare += rt__stack_has_spare(t);
+		rt__spin_unlock(&trim_lock);
+	} while (with_spare && rtt_now() < end);
+	rt_call_on_worker_stack(segments_on_worker, &trimmed);
+	rt__spin_lock(&trim_lock);
+	t = many_parked;
+	many_parked = NULL;
+	rt__spin_unlock(&trim_lock);
+	for (; t; t = next) {
+		next = t->next;
+		rt__unpark(t);
+	}
+	wait_finished(MANY);
+}
+
+static void test_trim_many_parked(void **state)
+{
+	struct rt_config cfg = rtt_config(state, 2);
+
+	for (int round = 0; round < 5; round++) {
+		atomic_store(&finished, 0);
+		atomic_store(&many_left, MANY);
+		many_parked = NULL;
+		trimmed = 0;
+		rtt_run(&cfg, many_main, NULL);
+		assert_int_equal(atomic_load(&finished), MANY);
+		if (with_spare)
+			fail_msg("round %d: %u of %u grown, parked tasks still hold spare segments after 5 s (%llu segments given back)",
+				 round, with_spare, MANY, (unsigned long long)trimmed);
+	}
+	print_message("%llu segments given back by %u parked tasks\n",
+		      (unsigned long long)trimmed, MANY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +595,7 @@ int main(void)
 		RT_TEST(test_hot_split),
 		RT_TEST(test_signal_at_limit),
 		RT_TEST_SEGMENTED(test_trim_parked),
+		RT_TEST_SEGMENTED(test_trim_many_parked),
 	};
 
 	rtt_filter_from_env();
