@@ -153,7 +153,7 @@ _word_units = sorted((u for u in UNITS if u not in ("%", "×", "x")),
 _hyphen_units = [u for u in _word_units if UNITS[u][0] in ("time", "size")
                  and len(u) >= 2]
 UNIT_RE = (r"(?:(?P<sp>" + SPACE + r"|\n)?(?P<u>%|×|"
-           + "|".join(re.escape(u).replace(r"\ ", r"\s") for u in _word_units)
+           + "|".join(r"\s+".join(map(re.escape, u.split(" "))) for u in _word_units)
            + r")(?![\w%µμ])(?!(?<=×)" + SPACE + r"?\d)"
            + r"|(?P<sp2>-)(?P<u2>" + "|".join(map(re.escape, _hyphen_units))
            + r")(?![\w%µμ])"
@@ -325,7 +325,7 @@ class Checker:
                 except Exception:
                     continue
                 tok = m.group("u")
-                raw = m.group(0)
+                raw = m.group(0).rstrip(".:'\"")
                 if tok:
                     unit, (fam, factors) = unit_of_token(tok)
                 elif (i, m.start()) in in_table:

@@ -8,6 +8,7 @@
 # NAME/expected on stdout, and exit status 1 if there are any, else 0:
 #   match            figures that are in the results pass (Go-format header)
 #   absent           a figure in no results file fails, with the nearest value
+#                    (also a unit split over two lines: 19 system / calls)
 #   rounded          41.8 µs, 42 µs and 0.04 ms from 41754 ns/op pass
 #   wrong-rounding   41.7 µs from 41754 ns/op fails
 #   no-cores         a results file without `cores` fails
