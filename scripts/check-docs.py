@@ -445,7 +445,8 @@ class Checker:
                         flags=re.M)
         masked = re.sub(r"<?\b[a-z][a-z0-9+.-]*://\S+", lambda m: blank(m.group(0)),
                         masked)
-        masked = re.sub(r"<[^>\n]*>", lambda m: blank(m.group(0)), masked)
+        masked = re.sub(r"</?[A-Za-z][^<>\n]*>", lambda m: blank(m.group(0)),
+                        masked)
         mlines = masked.split("\n")
         for i, p in enumerate(prose):
             if p is None:
