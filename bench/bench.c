@@ -302,13 +302,13 @@ static void print_ns(FILE *to, double x)
 }
 
 static void print_result(FILE *to, int width, const char *name, uint64_t n,
-			 int64_t elapsed_ns, const char *unit, double metric)
+			 int64_t elapsed_ns, const struct bench_b *b)
 {
 	fprintf(to, "%-*s\t%8llu\t", width, name, (unsigned long long)n);
 	if (n > 0)
 		print_ns(to, (double)elapsed_ns / (double)n);
-	if (unit)
-		fprintf(to, "\t%10.0f %s", metric, unit);
+	for (unsigned i = 0; b && i < b->nmetrics; i++)
+		fprintf(to, "\t%10.0f %s", b->metric[i], b->metric_unit[i]);
 	fputc('\n', to);
 	fflush(to);
 }
@@ -316,13 +316,23 @@ static void print_result(FILE *to, int width, const char *name, uint64_t n,
 void bench_print_result(FILE *to, int width, const char *name, uint64_t n,
 			int64_t elapsed_ns)
 {
-	print_result(to, width, name, n, elapsed_ns, NULL, 0);
+	print_result(to, width, name, n, elapsed_ns, NULL);
 }
 
 void bench_report_metric(struct bench_b *b, double value, const char *unit)
 {
-	b->metric = value;
-	b->metric_unit = unit;
+	unsigned i;
+
+	for (i = 0; i < b->nmetrics; i++)
+		if (strcmp(b->metric_unit[i], unit) == 0)
+			break;
+	if (i == BENCH_MAX_METRICS)
+		sys_panic("bench_report_metric: more than %d units",
+			  BENCH_MAX_METRICS);
+	if (i == b->nmetrics)
+		b->nmetrics++;
+	b->metric[i] = value;
+	b->metric_unit[i] = unit;
 }
 
 /* Go's benchmarkName: the name, and -N unless N is 1. */
@@ -433,7 +443,7 @@ int bench_run_all(const struct bench_def *const *defs, size_t n,
 				continue;
 			}
 			print_result(stdout, width, name, b.n, b.elapsed_ns,
-				     b.metric_unit, b.metric);
+				     &b);
 		}
 	}
 	return failures;
@@ -486,6 +496,34 @@ void bench_print_machine(FILE *f, const char *command)
 			u.machine);
 	if (command)
 		fprintf(f, "command: %s\n", command);
+}
+
+long bench_rss_bytes(void)
+{
+	unsigned long size = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+	int n;
+
+	if (!f)
+		return -1;
+	n = fscanf(f, "%lu %lu", &size, &rss);
+	fclose(f);
+	return n == 2 ? (long)rss * sysconf(_SC_PAGESIZE) : -1;
+}
+
+long bench_kernel_stack_bytes(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "KernelStack: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
 }
 
 void bench_cpu_model(char *buf, size_t len)

@@ -102,6 +102,8 @@ void bench_format_benchtime(const struct bench_time *t, char *buf,
 			    size_t len);
 
 /* The state of one run of a benchmark function. */
+#define BENCH_MAX_METRICS 4
+
 struct bench_b {
 	uint64_t n;              /* iterations this call must do */
 	const void *arg;         /* the benchmark's bench_def.arg */
@@ -113,8 +115,9 @@ struct bench_b {
 	bool timer_on;
 	bool failed, skipped;
 	char msg[256];           /* why it failed or was skipped */
-	const char *metric_unit; /* bench_report_metric: NULL, or its unit */
-	double metric;
+	unsigned nmetrics;       /* bench_report_metric: how many, and */
+	const char *metric_unit[BENCH_MAX_METRICS];   /* their units */
+	double metric[BENCH_MAX_METRICS];
 };
 
 /*
@@ -138,7 +141,8 @@ __attribute__((format(printf, 2, 3)))
 void bench_skipf(struct bench_b *b, const char *fmt, ...);
 
 /* Like Go's b.ReportMetric: one more value on the result line, after
- * ns/op, in `unit` ("B/task"); the last call wins. */
+ * ns/op, in `unit` ("B/task"); for one unit the last call wins; at most
+ * BENCH_MAX_METRICS units (more is a programming error). */
 void bench_report_metric(struct bench_b *b, double value, const char *unit);
 
 /* A benchmark: a table of these is what a suite exports. */
@@ -228,6 +232,13 @@ void bench_cpu_model(char *buf, size_t len);
  * scripts/results-header.sh and scripts/check-docs.py).
  */
 void bench_print_machine(FILE *f, const char *command);
+
+/* The process's resident set (/proc/self/statm), and the kernel's memory
+ * for thread stacks (KernelStack in /proc/meminfo, machine-wide), in
+ * bytes; -1 when unreadable. Plain libc calls: from rt/ task code, call
+ * them on the worker stack. */
+long bench_rss_bytes(void);
+long bench_kernel_stack_bytes(void);
 
 /* "threadlab ARGV..." in buf: argv as a command (argv[0] is the
  * subcommand), with shell-unsafe arguments single-quoted. */

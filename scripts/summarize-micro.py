@@ -15,7 +15,8 @@ cores, kernel, benchtime, plan), then:
   rt task against Go goroutine (same benchmark, same -N), raw clone
   thread against pthread, and across benchmarks: creating a task against
   creating a kernel thread, a channel hand-off between tasks against a
-  futex wake between kernel threads, rt's mutex against the threads'.
+  futex wake between kernel threads, the stack memory a parked task keeps
+  against a kernel thread's, rt's mutex against the threads'.
 A ratio is A/B of the two medians named on its line (below 1: A is
 cheaper), and B/A beside it (how many times A is cheaper than B).
 """
@@ -54,6 +55,11 @@ def fmt_ns(v):
     return '%.4g ns' % v
 
 
+def fmt_metric(v, unit):
+    """Another metric: whole numbers from 100 up (no exponents)."""
+    return ('%.0f %s' if abs(v) >= 100 else '%.4g %s') % (v, unit)
+
+
 def median(runs, name, unit='ns/op'):
     vals = [r[unit] for r in runs.get(name, []) if unit in r]
     return statistics.median(vals) if vals else None
@@ -83,10 +89,8 @@ def main():
         ns = [r['ns/op'] for r in rs if 'ns/op' in r]
         if not ns:
             continue
-        extra = ''
-        for unit in rs[0]:
-            if unit != 'ns/op':
-                extra = '%.4g %s' % (median(runs, name, unit), unit)
+        extra = ', '.join(fmt_metric(median(runs, name, unit), unit)
+                          for unit in rs[0] if unit != 'ns/op')
         p('| %s | %s | %s | %d | %s .. %s |' % (
             name, fmt_ns(statistics.median(ns)), extra, len(ns),
             fmt_ns(min(ns)), fmt_ns(max(ns))))
@@ -100,7 +104,7 @@ def main():
         ma, mb = median(runs, a, unit), median(runs, b, unit)
         if ma is None or mb is None or mb == 0:
             return
-        show = fmt_ns if unit == 'ns/op' else (lambda v: '%.4g %s' % (v, unit))
+        show = fmt_ns if unit == 'ns/op' else (lambda v: fmt_metric(v, unit))
         p('| %s | %s | %s | %s | %s | %.3f | %.3g |' % (
             question, a, b, show(ma), show(mb), ma / mb, mb / ma))
 
@@ -111,13 +115,14 @@ def main():
             continue
         b = re.sub(r'/model=rt(/stack=\w+)?', '/model=go', a)
         if b in runs:
-            unit = 'B/task' if 'ParkedRSS' in a else 'ns/op'
+            unit = 'B/task' if 'B/task' in runs[a][0] else 'ns/op'
             ratio('rt against Go', a, b, unit)
     # raw clone thread against pthread.
     for a in names:
         if '/model=clone' in a:
             ratio('clone against pthread', a,
-                  a.replace('/model=clone', '/model=pthread'))
+                  a.replace('/model=clone', '/model=pthread'),
+                  'B/task' if 'B/task' in runs[a][0] else 'ns/op')
     # Across benchmarks.
     for n in ('-2',):
         for t in ('clone', 'pthread'):
@@ -134,6 +139,17 @@ def main():
         for t in ('clone', 'pthread'):
             ratio('channel hand-off between tasks against futex wake '
                   'between threads (round trips)', rt, th % t)
+    # Memory kept by a task or goroutine against a kernel thread, in and
+    # after a 64 KiB recursion (GrowShrink).
+    for phase in ('deep', 'after'):
+        for m in ('rt/stack=segmented', 'rt/stack=mapped', 'go'):
+            for t in ('clone', 'pthread'):
+                ratio('stack memory of a parked task against a kernel '
+                      'thread (%s)' % phase,
+                      'BenchmarkGrowShrink/model=%s/phase=%s/tasks=1000-2'
+                      % (m, phase),
+                      'BenchmarkGrowShrink/model=%s/phase=%s/tasks=1000-2'
+                      % (t, phase), 'B/task')
     for tasks in ('2', '16', '100'):
         for t in ('clone', 'pthread'):
             ratio('rt mutex against a kernel-thread mutex',

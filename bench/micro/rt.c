@@ -19,6 +19,14 @@
  *       in the first round of a fresh runtime; reported as B/task (ns/op
  *       is the time of one round and means little).
  *
+ *   BenchmarkGrowShrink/model=rt/stack=S/phase=P/tasks=1000
+ *       1000 tasks each use 64 KiB of stack and park, at the bottom of
+ *       the recursion (P=deep) or after coming back from it (P=after);
+ *       B/task is the resident memory per task 20 ms later. Segmented
+ *       stacks give the extra segments back once a task has been parked
+ *       RT_TRIM_AFTER_NS; mapped stacks keep their pages until the task
+ *       ends. The same benchmark for kernel threads is in threads.c.
+ *
  *   BenchmarkHotSplit/model=rt/stack=S
  *       A call in a loop made when the stack is nearly full: with
  *       segmented stacks every call crosses into the next segment and
@@ -49,10 +57,12 @@
 
 struct rt_arg {
 	enum rt_stack_kind stack;
-	long tasks;              /* ParkedRSS */
+	long tasks;              /* ParkedRSS, GrowShrink */
+	bool deep;               /* GrowShrink: park at the bottom */
 };
 
-#define ARG(s, n) (&(const struct rt_arg){ (s), (n) })
+#define ARG(s, n) (&(const struct rt_arg){ (s), (n), false })
+#define ARG_GROW(s, deep) (&(const struct rt_arg){ (s), 1000, (deep) })
 #define SEG RT_STACK_SEGMENTED
 #define MAP RT_STACK_MAPPED
 
@@ -192,16 +202,7 @@ static void bench_yield(struct bench_b *b)
  * ------------------------------------------------------------------- */
 static void *rss_on_worker(void *out)
 {
-	char buf[128] = { 0 };
-	unsigned long size = 0, rss = 0;
-	int fd = open("/proc/self/statm", O_RDONLY);
-
-	if (fd >= 0) {
-		if (read(fd, buf, sizeof(buf) - 1) > 0)
-			sscanf(buf, "%lu %lu", &size, &rss);
-		close(fd);
-	}
-	*(long *)out = (long)rss * sysconf(_SC_PAGESIZE);
+	*(long *)out = bench_rss_bytes();
 	return NULL;
 }
 
@@ -268,6 +269,94 @@ static void bench_parked_rss(struct bench_b *b)
 	struct run r = { .a = b->arg };
 
 	if (run_rt(b, &r, b->cpus, parked_main) == 0)
+		bench_report_metric(b, r.per_task, "B/task");
+}
+
+/* ---------------------------------------------------------------------
+ * GrowShrink
+ * ------------------------------------------------------------------- */
+/* bench/micro/threads.c's GrowShrink with tasks: 1000 tasks each use 64
+ * frames of 1 KiB, then park, at the bottom (deep) or after coming back
+ * (after); 20 ms later (long enough for rt/ to trim the extra segments
+ * of a task parked for RT_TRIM_AFTER_NS), the growth of the resident set
+ * per task. First round of a fresh runtime, as ParkedRSS. */
+#define GS_FRAMES 64
+
+static void grow_park(struct run *r)
+{
+	struct rt_task *me = rt__current();
+
+	rt__spin_lock(&r->lock);
+	me->next = r->parked;
+	r->parked = me;
+	atomic_fetch_sub_explicit(&r->left, 1, memory_order_release);
+	rt__park(unlock_run, r);
+}
+
+static __attribute__((noinline)) long grow_down(struct run *r, int n)
+{
+	volatile char pad[1024];
+
+	pad[0] = (char)n;
+	pad[sizeof(pad) - 1] = (char)n;
+	if (n == 0) {
+		if (r->a->deep)
+			grow_park(r);
+		return pad[0];
+	}
+	return grow_down(r, n - 1) + pad[sizeof(pad) - 1];
+}
+
+static void grower(void *arg)
+{
+	struct run *r = arg;
+
+	if (grow_down(r, GS_FRAMES - 1) == -1)
+		r->check++;      /* never: keeps the result used */
+	if (!r->a->deep)
+		grow_park(r);
+	atomic_fetch_add(&r->done, 1);
+}
+
+static void grow_main(void *arg)
+{
+	struct run *r = arg;
+	long before, after, n = r->a->tasks;
+
+	reset_timer(r->b);
+	for (uint64_t it = 0; it < r->b->n; it++) {
+		struct rt_task *t, *next;
+
+		atomic_store(&r->left, n);
+		atomic_store(&r->done, 0);
+		rt_call_on_worker_stack(rss_on_worker, &before);
+		for (long i = 0; i < n; i++)
+			rt_go(grower, r);
+		while (atomic_load_explicit(&r->left, memory_order_acquire) > 0)
+			rt_yield();
+		rt_sleep(20 * RT_MSEC);
+		rt_call_on_worker_stack(rss_on_worker, &after);
+		if (it == 0)
+			r->per_task = (double)(after - before) / (double)n;
+		rt__spin_lock(&r->lock);
+		t = r->parked;
+		r->parked = NULL;
+		rt__spin_unlock(&r->lock);
+		for (; t; t = next) {
+			next = t->next;
+			rt__unpark(t);
+		}
+		while (atomic_load(&r->done) < n)
+			rt_yield();
+	}
+	stop_timer(r->b);
+}
+
+static void bench_grow_shrink(struct bench_b *b)
+{
+	struct run r = { .a = b->arg };
+
+	if (run_rt(b, &r, b->cpus, grow_main) == 0)
 		bench_report_metric(b, r.per_task, "B/task");
 }
 
@@ -353,6 +442,14 @@ const struct bench_def bench_micro_rt[] = {
 	  bench_parked_rss, ARG(SEG, 1000000), BENCH_CPUS_WORKERS },
 	{ "BenchmarkParkedRSS/model=rt/stack=mapped/tasks=100000",
 	  bench_parked_rss, ARG(MAP, 100000), BENCH_CPUS_WORKERS },
+	{ "BenchmarkGrowShrink/model=rt/stack=segmented/phase=deep/tasks=1000",
+	  bench_grow_shrink, ARG_GROW(SEG, true), BENCH_CPUS_WORKERS },
+	{ "BenchmarkGrowShrink/model=rt/stack=segmented/phase=after/tasks=1000",
+	  bench_grow_shrink, ARG_GROW(SEG, false), BENCH_CPUS_WORKERS },
+	{ "BenchmarkGrowShrink/model=rt/stack=mapped/phase=deep/tasks=1000",
+	  bench_grow_shrink, ARG_GROW(MAP, true), BENCH_CPUS_WORKERS },
+	{ "BenchmarkGrowShrink/model=rt/stack=mapped/phase=after/tasks=1000",
+	  bench_grow_shrink, ARG_GROW(MAP, false), BENCH_CPUS_WORKERS },
 	{ "BenchmarkHotSplit/model=rt/stack=segmented", bench_hot_split,
 	  ARG(SEG, 0), 1 },
 	{ "BenchmarkHotSplit/model=rt/stack=mapped", bench_hot_split,

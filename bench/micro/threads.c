@@ -24,6 +24,14 @@
  *       was written on, under load. Compare models measured together, by
  *       their medians.
  *
+ *   BenchmarkGrowShrink/model=M/phase=P/tasks=1000
+ *       1000 threads each use 64 KiB of stack, then park: P=deep at the
+ *       bottom of that recursion, P=after once back from it. B/task is
+ *       the resident memory each one holds then (a kernel thread's stack
+ *       pages stay: nothing gives them back before the thread ends);
+ *       kernel-B/task the kernel's stack for it. rt/micro and the Go peer
+ *       have the same benchmark for tasks and goroutines.
+ *
  *   BenchmarkCondPingPong/model=M/cpus=C
  *       The same hand-off written as most pthread programs would: a
  *       pthread_mutex_t, a pthread_cond_t and a predicate. It measures
@@ -382,6 +390,108 @@ static void bench_cond_pingpong(struct bench_b *b)
 }
 
 /* ---------------------------------------------------------------------
+ * GrowShrink: the stack memory a parked thread keeps
+ * ------------------------------------------------------------------- */
+
+/* GS_TASKS threads each use GS_FRAMES frames of 1 KiB (64 KiB of stack),
+ * then park on a futex: at the bottom of the recursion (deep) or after
+ * coming back from it (after). With all of them parked, and 20 ms later
+ * (the settling time every model gets), the growth of the resident set
+ * since before the spawns, per thread, is B/task; the growth of the
+ * kernel's stacks for threads (KernelStack in /proc/meminfo, 16 KiB per
+ * thread on x86-64) per thread is kernel-B/task. Measured in the first
+ * round of each run (later rounds reuse the stacks the libraries keep). */
+#define GS_TASKS 1000
+#define GS_FRAMES 64
+
+struct grow {
+	bool deep;               /* park at the bottom, else after */
+	_Atomic int left;        /* threads not yet parked */
+	_Atomic uint32_t release;   /* futex word: 1 when they may end */
+};
+
+static void grow_park(struct grow *g)
+{
+	atomic_fetch_sub_explicit(&g->left, 1, memory_order_release);
+	wait_while_zero(&g->release);
+}
+
+static __attribute__((noinline)) long grow_down(struct grow *g, int n)
+{
+	volatile char pad[1024];
+
+	/* Both ends, so that every page of the frame is touched. */
+	pad[0] = (char)n;
+	pad[sizeof(pad) - 1] = (char)n;
+	if (n == 0) {
+		if (g->deep)
+			grow_park(g);
+		return pad[0];
+	}
+	return grow_down(g, n - 1) + pad[sizeof(pad) - 1];
+}
+
+static void *grow_main(void *arg)
+{
+	struct grow *g = arg;
+
+	if (grow_down(g, GS_FRAMES - 1) == -1)
+		return arg;      /* never: keeps the result used */
+	if (!g->deep)
+		grow_park(g);
+	return NULL;
+}
+
+static void bench_grow_shrink(struct bench_b *b)
+{
+	const struct threads_arg *a = b->arg;
+	static struct worker w[GS_TASKS];
+	struct grow g = { .deep = a->cpus == 1 };
+
+	for (uint64_t it = 0; it < b->n; it++) {
+		long rss0 = bench_rss_bytes(), k0 = bench_kernel_stack_bytes();
+		int64_t end = sys_now_ns() + 10ll * 1000 * 1000 * 1000;
+		int started, r = 0;
+
+		atomic_store(&g.left, GS_TASKS);
+		atomic_store(&g.release, 0);
+		for (started = 0; started < GS_TASKS; started++) {
+			r = worker_start(&w[started], a->model, -1, grow_main, &g);
+			if (r < 0)
+				break;
+		}
+		if (r < 0)
+			atomic_fetch_sub(&g.left, GS_TASKS - started);
+		while (atomic_load_explicit(&g.left, memory_order_acquire) > 0 &&
+		       sys_now_ns() < end)
+			sys_nanosleep(1000 * 1000);
+		sys_nanosleep(20 * 1000 * 1000);
+		if (it == 0 && r == 0) {
+			bench_report_metric(b, (double)(bench_rss_bytes() - rss0) /
+					    GS_TASKS, "B/task");
+			bench_report_metric(b,
+				(double)(bench_kernel_stack_bytes() - k0) /
+				GS_TASKS, "kernel-B/task");
+		}
+		if (atomic_load(&g.left) > 0 && r == 0)
+			bench_failf(b, "%d of %d threads not parked after 10 s",
+				    atomic_load(&g.left), GS_TASKS);
+		raise_flag(&g.release);
+		for (int i = 0; i < started; i++)
+			if (worker_join(&w[i]) < 0)
+				sys_panic("GrowShrink: join failed");
+		if (r < 0) {
+			bench_failf(b, "%s for thread %d: %s",
+				    model_call(a->model), started + 1,
+				    strerror(-r));
+			return;
+		}
+		if (b->failed)
+			return;
+	}
+}
+
+/* ---------------------------------------------------------------------
  * The suite
  * ------------------------------------------------------------------- */
 
@@ -408,5 +518,15 @@ const struct bench_def bench_micro_threads[] = {
 	  ARG(MODEL_CLONE, 2), 2 },
 	{ "BenchmarkCondPingPong/model=pthread/cpus=2", bench_cond_pingpong,
 	  ARG(MODEL_PTHREAD, 2), 2 },
+	/* cpus is the phase here: 1 deep, 2 after (unpinned: -N is every
+	 * usable CPU). */
+	{ "BenchmarkGrowShrink/model=clone/phase=deep/tasks=1000",
+	  bench_grow_shrink, ARG(MODEL_CLONE, 1), 0 },
+	{ "BenchmarkGrowShrink/model=clone/phase=after/tasks=1000",
+	  bench_grow_shrink, ARG(MODEL_CLONE, 2), 0 },
+	{ "BenchmarkGrowShrink/model=pthread/phase=deep/tasks=1000",
+	  bench_grow_shrink, ARG(MODEL_PTHREAD, 1), 0 },
+	{ "BenchmarkGrowShrink/model=pthread/phase=after/tasks=1000",
+	  bench_grow_shrink, ARG(MODEL_PTHREAD, 2), 0 },
 	{ NULL, NULL, NULL, 0 },
 };

@@ -94,6 +94,74 @@ func BenchmarkParkedRSS(b *testing.B) {
 }
 
 //go:noinline
+func growDown(n int, bottom func()) int {
+	var pad [1024]byte
+	pad[0] = byte(n)
+	pad[len(pad)-1] = byte(n)
+	if n == 0 {
+		if bottom != nil {
+			bottom()
+		}
+		return int(pad[0])
+	}
+	return growDown(n-1, bottom) + int(pad[len(pad)-1])
+}
+
+// threadlab's GrowShrink: 1000 goroutines each use 64 frames of 1 KiB
+// (64 KiB of stack), then block on a channel, at the bottom of the
+// recursion (deep) or after coming back from it (after). 20 ms later —
+// and for "after", after runtime.GC() and debug.FreeOSMemory(), because
+// Go shrinks a goroutine's stack (by half, when it uses less than a
+// quarter) only during a garbage collection, and returns freed stacks to
+// the OS only when its scavenger or FreeOSMemory does — the growth of the
+// resident set per goroutine, as B/task.
+func BenchmarkGrowShrink(b *testing.B) {
+	const n, frames = 1000, 64
+	for _, phase := range []string{"deep", "after"} {
+		deep := phase == "deep"
+		b.Run("model=go/phase="+phase+"/tasks=1000", func(b *testing.B) {
+			var perTask float64
+			for i := 0; i < b.N; i++ {
+				runtime.GC()
+				debug.FreeOSMemory()
+				before := rssBytes()
+				release := make(chan struct{})
+				var parked, done sync.WaitGroup
+				parked.Add(n)
+				done.Add(n)
+				wait := func() {
+					parked.Done()
+					<-release
+				}
+				for j := 0; j < n; j++ {
+					go func() {
+						defer done.Done()
+						if deep {
+							growDown(frames-1, wait)
+						} else {
+							growDown(frames-1, nil)
+							wait()
+						}
+					}()
+				}
+				parked.Wait()
+				time.Sleep(20 * time.Millisecond)
+				if !deep {
+					runtime.GC()
+					debug.FreeOSMemory()
+				}
+				if i == 0 {
+					perTask = float64(rssBytes()-before) / float64(n)
+				}
+				close(release)
+				done.Wait()
+			}
+			b.ReportMetric(perTask, "B/task")
+		})
+	}
+}
+
+//go:noinline
 func leaf(x int) int {
 	var pad [256]byte
 	pad[x&255] = byte(x)
