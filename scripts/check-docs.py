@@ -566,9 +566,20 @@ class Checker:
                 text = f.read()
         except OSError:
             text = ""
-        _, _, no_code = self.mask_page(text)
         seen = {}
-        for line in no_code.split("\n"):
+        fence = None
+        for line in text.split("\n"):
+            # Headings outside fenced blocks, with their inline code kept
+            # (GitHub's slug keeps a code span's text: `clone()` -> clone).
+            f = re.match(r"^\s{0,3}(```+|~~~+)", line)
+            if f:
+                if fence is None:
+                    fence = f.group(1)
+                elif f.group(1).startswith(fence):
+                    fence = None
+                continue
+            if fence is not None:
+                continue
             m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
             if m:
                 slug = slugify(m.group(1))
