@@ -105,8 +105,10 @@ def main():
         if ma is None or mb is None or mb == 0:
             return
         show = fmt_ns if unit == 'ns/op' else (lambda v: fmt_metric(v, unit))
-        p('| %s | %s | %s | %s | %s | %.3f | %.3g |' % (
-            question, a, b, show(ma), show(mb), ma / mb, mb / ma))
+        inv = mb / ma
+        p('| %s | %s | %s | %s | %s | %.3f | %s |' % (
+            question, a, b, show(ma), show(mb), ma / mb,
+            '%.0f' % inv if inv >= 100 else '%.3g' % inv))
 
     names = list(runs)
     # rt task against Go goroutine: the same benchmark with model=go.
