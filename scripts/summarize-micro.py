@@ -106,7 +106,7 @@ def main():
             return
         show = fmt_ns if unit == 'ns/op' else (lambda v: fmt_metric(v, unit))
         inv = mb / ma
-        p('| %s | %s | %s | %s | %s | %.3f | %s |' % (
+        p('| %s | %s | %s | %s | %s | %.3f× | %s× |' % (
             question, a, b, show(ma), show(mb), ma / mb,
             '%.0f' % inv if inv >= 100 else '%.3g' % inv))
 
