@@ -116,7 +116,7 @@ def main():
     if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1] != '--stdout'):
         sys.exit(__doc__)
     out = [header().rstrip('\n'), '',
-           '%-60s %8s %8s' % ('model / file', 'lines', 'code')]
+           'model, then per file: all lines, and code-lines (neither blank nor only a comment)']
     for model, files in MODELS:
         out.append('')
         out.append(model)
@@ -125,9 +125,9 @@ def main():
             t, c = count(f)
             tl += t
             tc += c
-            out.append('  %-58s %8d %8d' % (f, t, c))
+            out.append('  %-36s %5d lines, %5d code-lines' % (f + ':', t, c))
         if len(files) > 1:
-            out.append('  %-58s %8d %8d' % ('total', tl, tc))
+            out.append('  %-36s %5d lines, %5d code-lines' % ('total:', tl, tc))
     text = '\n'.join(out) + '\n'
     if len(sys.argv) == 2:
         sys.stdout.write(text)
