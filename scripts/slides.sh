@@ -16,7 +16,8 @@
 # of docs/README.md in order, a title slide with the heading's text
 # followed by the section's blocks: those in the README section itself,
 # then those of each page the section links to (relative .md links, in
-# link order, each page once; pages those pages link to are not followed).
+# link order, each page once, not counting links inside the README's own
+# slide blocks; pages those pages link to are not followed).
 # A page linked from several sections gives its blocks to the first of
 # them; blocks in docs/README.md above its first `## ` follow the title
 # slide. A block that belongs elsewhere says so: `<!-- slide section=N -->`
@@ -282,8 +283,15 @@ if not title:
 sections = []
 for n, h in enumerate(heads):
     end = heads[n + 1] if n + 1 < len(heads) else len(rlines)
+    # A section's pages are what its text links to; links inside its
+    # slide blocks are the slides' content, not its reading list.
+    inblock = list(rfenced)
+    for b in rblocks:
+        for k in range(b['line'] - 1, b['line'] + len(b['lines']) + 1):
+            if k < len(inblock):
+                inblock[k] = True
     sections.append({'n': n + 1, 'title': rlines[h][3:].strip(), 'lo': h, 'hi': end,
-                     'links': md_links(readme, rlines, rfenced, h, end)})
+                     'links': md_links(readme, rlines, inblock, h, end)})
 
 def readme_section(b):
     """The section (1-based; 0 = before the first ## heading) a README block is in."""

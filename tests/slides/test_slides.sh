@@ -39,6 +39,9 @@ doc = open(sys.argv[1], encoding='utf-8').read()
 for m in re.finditer(r'<section\b([^>]*)>\s*<(h[123])\b[^>]*>(.*?)</\2>', doc, re.S):
     attrs, tag, text = m.groups()
     text = html.unescape(re.sub(r'<[^>]+>', '', text)).strip()
+    # pandoc's smart punctuation: compare with the source's plain forms.
+    text = (text.replace('\u2019', "'").replace('\u2018', "'")
+            .replace('\u201c', '"').replace('\u201d', '"'))
     level = {'h1': '#', 'h2': '##', 'h3': '###'}[tag]
     if tag == 'h2' and 'title-slide' not in attrs:
         level = '## (not a title slide)'
