@@ -28,7 +28,7 @@ done
 mkdir -p build/docs docs/generated
 "$cc" -D_GNU_SOURCE -I. -O2 -g -std=gnu11 -Wall -Wextra -fsplit-stack \
 	-fuse-ld="$linker" docs/code/rt_switch.c build/lib/libthreadlab.a \
-	-lnuma -o build/docs/rt_switch
+	-lnuma -luring -o build/docs/rt_switch
 
 glibc=$(getconf GNU_LIBC_VERSION | sed 's/^glibc //')
 run() {
