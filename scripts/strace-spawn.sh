@@ -16,6 +16,10 @@ set -euo pipefail
 trap 'echo "strace-spawn.sh: failed at line $LINENO" >&2' ERR
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+case ${1:-} in
+-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-*) echo "usage: scripts/strace-spawn.sh [OUTPUT]" >&2; exit 2 ;;
+esac
 out=${1:-docs/generated/strace-spawn.txt}
 cc=${CC:-gcc}
 

@@ -19,6 +19,10 @@ set -euo pipefail
 trap 'echo "raw-limits.sh: failed at line $LINENO" >&2' ERR
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+case ${1:-} in
+-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+''|*[!0-9]*) [ $# -eq 0 ] || { echo "usage: docs/code/raw-limits.sh [N]" >&2; exit 2; } ;;
+esac
 n=${1:-200}
 out=docs/generated/raw-limits.txt
 cc=${CC:-gcc}
