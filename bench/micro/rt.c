@@ -225,42 +225,53 @@ static void parker(void *arg)
 	atomic_fetch_add(&r->done, 1);
 }
 
+/*
+ * One round of ParkedRSS or GrowShrink: start the run's n tasks of `task`,
+ * which end up parked on r->parked; `settle` ns after the last one parked,
+ * the growth of the resident set per task (in the first round only:
+ * later ones reuse the memory the pools kept, and would say 0); then,
+ * with the timer stopped, unpark them all and wait for them to end.
+ */
+static void parked_round(struct run *r, uint64_t it, void (*task)(void *),
+			 int64_t settle)
+{
+	long before, after, n = r->a->tasks;
+	struct rt_task *t, *next;
+
+	atomic_store(&r->left, n);
+	atomic_store(&r->done, 0);
+	rt_call_on_worker_stack(rss_on_worker, &before);
+	for (long i = 0; i < n; i++)
+		rt_go(task, r);
+	while (atomic_load_explicit(&r->left, memory_order_acquire) > 0)
+		rt_yield();
+	if (settle)
+		rt_sleep(settle);
+	rt_call_on_worker_stack(rss_on_worker, &after);
+	if (it == 0)
+		r->per_task = (double)(after - before) / (double)n;
+
+	stop_timer(r->b);
+	rt__spin_lock(&r->lock);
+	t = r->parked;
+	r->parked = NULL;
+	rt__spin_unlock(&r->lock);
+	for (; t; t = next) {
+		next = t->next;
+		rt__unpark(t);
+	}
+	while (atomic_load(&r->done) < n)
+		rt_yield();
+	start_timer(r->b);
+}
+
 static void parked_main(void *arg)
 {
 	struct run *r = arg;
-	long before, after, n = r->a->tasks;
-	uint64_t it;
 
 	reset_timer(r->b);
-	for (it = 0; it < r->b->n; it++) {
-		struct rt_task *t, *next;
-
-		atomic_store(&r->left, n);
-		atomic_store(&r->done, 0);
-		rt_call_on_worker_stack(rss_on_worker, &before);
-		for (long i = 0; i < n; i++)
-			rt_go(parker, r);
-		while (atomic_load_explicit(&r->left, memory_order_acquire) > 0)
-			rt_yield();
-		rt_call_on_worker_stack(rss_on_worker, &after);
-		/* The first round only: later ones reuse the memory the
-		 * pools kept, and would say 0. */
-		if (it == 0)
-			r->per_task = (double)(after - before) / (double)n;
-
-		stop_timer(r->b);
-		rt__spin_lock(&r->lock);
-		t = r->parked;
-		r->parked = NULL;
-		rt__spin_unlock(&r->lock);
-		for (; t; t = next) {
-			next = t->next;
-			rt__unpark(t);
-		}
-		while (atomic_load(&r->done) < n)
-			rt_yield();
-		start_timer(r->b);
-	}
+	for (uint64_t it = 0; it < r->b->n; it++)
+		parked_round(r, it, parker, 0);
 	stop_timer(r->b);
 }
 
@@ -321,34 +332,10 @@ static void grower(void *arg)
 static void grow_main(void *arg)
 {
 	struct run *r = arg;
-	long before, after, n = r->a->tasks;
 
 	reset_timer(r->b);
-	for (uint64_t it = 0; it < r->b->n; it++) {
-		struct rt_task *t, *next;
-
-		atomic_store(&r->left, n);
-		atomic_store(&r->done, 0);
-		rt_call_on_worker_stack(rss_on_worker, &before);
-		for (long i = 0; i < n; i++)
-			rt_go(grower, r);
-		while (atomic_load_explicit(&r->left, memory_order_acquire) > 0)
-			rt_yield();
-		rt_sleep(20 * RT_MSEC);
-		rt_call_on_worker_stack(rss_on_worker, &after);
-		if (it == 0)
-			r->per_task = (double)(after - before) / (double)n;
-		rt__spin_lock(&r->lock);
-		t = r->parked;
-		r->parked = NULL;
-		rt__spin_unlock(&r->lock);
-		for (; t; t = next) {
-			next = t->next;
-			rt__unpark(t);
-		}
-		while (atomic_load(&r->done) < n)
-			rt_yield();
-	}
+	for (uint64_t it = 0; it < r->b->n; it++)
+		parked_round(r, it, grower, 20 * RT_MSEC);
 	stop_timer(r->b);
 }
 

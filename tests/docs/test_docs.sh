@@ -87,23 +87,12 @@ for d in "$cases_dir"/*/; do
 done
 cases+=(help list real_docs)
 
-passed=() failed=()
-echo "[==========] Running ${#cases[@]} test(s)."
-for c in "${cases[@]}"; do
-	echo "[ RUN      ] $c"
-	bad=0
-	case $c in
-	fixture:*) fixture "${c#fixture:}" ;;
-	*) "case_$c" ;;
+tl_case() {
+	case $1 in
+	fixture:*) fixture "${1#fixture:}" ;;
+	*) "case_$1" ;;
 	esac
-	if [ $? = 0 ] && [ $bad = 0 ]; then echo "[       OK ] $c"; passed+=("$c")
-	else echo "[  FAILED  ] $c"; failed+=("$c"); fi
-done
-echo "[==========] ${#cases[@]} test(s) run."
-echo "[  PASSED  ] ${#passed[@]} test(s)."
-if [ ${#failed[@]} -gt 0 ]; then
-	echo "[  FAILED  ] ${#failed[@]} test(s), listed below:"
-	for n in "${failed[@]}"; do echo "[  FAILED  ] $n"; done
-	exit 1
-fi
-exit 0
+}
+
+. "$root/tests/common/lib_cases.sh"
+tl_run_cases "${cases[@]}"

@@ -190,28 +190,13 @@ cases=(case_three_sections case_blocks_in_sections case_images_embedded case_sel
        case_fallback case_unclosed case_other_errors case_real_docs case_help)
 needs_pandoc=" case_three_sections case_blocks_in_sections case_images_embedded case_self_contained case_fallback case_real_docs "
 
-passed=() failed=() skipped=()
-echo "[==========] Running ${#cases[@]} test(s)."
-for c in "${cases[@]}"; do
-	name=${c#case_}
-	echo "[ RUN      ] $name"
-	if [ $have_pandoc = 0 ] && [[ $needs_pandoc == *" $c "* ]]; then
+tl_case() {
+	if [ $have_pandoc = 0 ] && [[ $needs_pandoc == *" case_$1 "* ]]; then
 		echo "pandoc is not installed (scripts/deps.sh test installs it)"
-		echo "[  SKIPPED ] $name"; skipped+=("$name"); continue
+		return 77
 	fi
-	bad=0
-	if $c && [ $bad = 0 ]; then echo "[       OK ] $name"; passed+=("$name")
-	else echo "[  FAILED  ] $name"; failed+=("$name"); fi
-done
-echo "[==========] ${#cases[@]} test(s) run."
-echo "[  PASSED  ] ${#passed[@]} test(s)."
-if [ ${#skipped[@]} -gt 0 ]; then
-	echo "[  SKIPPED ] ${#skipped[@]} test(s), listed below:"
-	for n in "${skipped[@]}"; do echo "[  SKIPPED ] $n"; done
-fi
-if [ ${#failed[@]} -gt 0 ]; then
-	echo "[  FAILED  ] ${#failed[@]} test(s), listed below:"
-	for n in "${failed[@]}"; do echo "[  FAILED  ] $n"; done
-	exit 1
-fi
-exit 0
+	"case_$1"
+}
+
+. "$root/tests/common/lib_cases.sh"
+tl_run_cases "${cases[@]#case_}"
