@@ -212,9 +212,10 @@ static bool unlock_run(void *arg)
 	return true;
 }
 
-static void parker(void *arg)
+/* Put the calling task on r->parked, count it, and park until
+ * parked_round unparks it. */
+static void park_on_run(struct run *r)
 {
-	struct run *r = arg;
 	struct rt_task *me = rt__current();
 
 	rt__spin_lock(&r->lock);
@@ -222,6 +223,13 @@ static void parker(void *arg)
 	r->parked = me;
 	atomic_fetch_sub_explicit(&r->left, 1, memory_order_release);
 	rt__park(unlock_run, r);
+}
+
+static void parker(void *arg)
+{
+	struct run *r = arg;
+
+	park_on_run(r);
 	atomic_fetch_add(&r->done, 1);
 }
 
@@ -293,17 +301,6 @@ static void bench_parked_rss(struct bench_b *b)
  * per task. First round of a fresh runtime, as ParkedRSS. */
 #define GS_FRAMES 64
 
-static void grow_park(struct run *r)
-{
-	struct rt_task *me = rt__current();
-
-	rt__spin_lock(&r->lock);
-	me->next = r->parked;
-	r->parked = me;
-	atomic_fetch_sub_explicit(&r->left, 1, memory_order_release);
-	rt__park(unlock_run, r);
-}
-
 static __attribute__((noinline)) long grow_down(struct run *r, int n)
 {
 	volatile char pad[1024];
@@ -312,7 +309,7 @@ static __attribute__((noinline)) long grow_down(struct run *r, int n)
 	pad[sizeof(pad) - 1] = (char)n;
 	if (n == 0) {
 		if (r->a->deep)
-			grow_park(r);
+			park_on_run(r);
 		return pad[0];
 	}
 	return grow_down(r, n - 1) + pad[sizeof(pad) - 1];
@@ -325,7 +322,7 @@ static void grower(void *arg)
 	if (grow_down(r, GS_FRAMES - 1) == -1)
 		r->check++;      /* never: keeps the result used */
 	if (!r->a->deep)
-		grow_park(r);
+		park_on_run(r);
 	atomic_fetch_add(&r->done, 1);
 }
 
