@@ -24,7 +24,9 @@
 #   table            cells under a header unit (CPU µs/email) are figures
 #   not-figures      dates, versions, §8, 0x60, code, URLs, comments, 4 × 8192
 # and also: --help exits 0 and states the rules; --list names what a figure
-# matched; real_docs: the repository's own docs/ pass.
+# matched; real_docs: the repository's own docs/ pass; what_is_a_thread:
+# the demo of docs/what-is-a-thread.md builds, lists its threads and
+# refuses bad input; line_counts: docs/code/line-counts.py's counting.
 #
 # `make` installs this file as build/tests/docs/test_docs, and
 # scripts/run-tests.sh reads its summary, printed the way cmocka prints one.
@@ -80,12 +82,55 @@ case_real_docs() {
 	fail "scripts/check-docs.py finds problems in docs/ (above)"
 }
 
+# docs/code/what_is_a_thread.c, the demo what-is-a-thread.md runs: built
+# as thread-examples.sh builds it, run with two threads; the process's
+# threads are listed (main + 2 spinners, all with the process's pid) and
+# the CPU/wall line is printed. Bad input is refused with its usage.
+case_what_is_a_thread() {
+	[ -f "$root/build/lib/libthreadlab.a" ] || fail "no build/lib/libthreadlab.a (make lib)" || return 1
+	gcc -D_GNU_SOURCE -I"$root" -O2 -std=gnu11 -Wall -Wextra -Werror \
+		"$root/docs/code/what_is_a_thread.c" "$root/build/lib/libthreadlab.a" \
+		-o "$tmp/witt" 2>"$tmp/cc" || fail "does not build:"$'\n'"$(cat "$tmp/cc")" || return 1
+	"$tmp/witt" 2 >"$tmp/witt.out" 2>&1 || fail "exit status $?:"$'\n'"$(cat "$tmp/witt.out")" || return 1
+	local pid tasks
+	pid=$(sed -n 's/^process \([0-9]*\): main thread tid \1 .*/\1/p' "$tmp/witt.out")
+	[ -n "$pid" ] || fail "no 'process PID: main thread tid PID' line:"$'\n'"$(cat "$tmp/witt.out")"
+	[ "$(grep -c "same pid $pid\$" "$tmp/witt.out")" = 2 ] || fail "two spawned threads with pid $pid expected"
+	tasks=$(sed -n '/^\/proc\/self\/task/,/threads done/p' "$tmp/witt.out" | grep -Ec '^  [0-9]+ ')
+	[ "$tasks" = 3 ] || fail "/proc/self/task lists $tasks threads, expected 3:"$'\n'"$(cat "$tmp/witt.out")"
+	grep -Eq '^2 threads done .*CPU/wall [0-9.]+ CPUs busy at once$' "$tmp/witt.out" ||
+		fail "no CPU/wall line:"$'\n'"$(cat "$tmp/witt.out")"
+	! "$tmp/witt" 0 >/dev/null 2>"$tmp/usage" || fail "0 threads accepted"
+	grep -q '^usage: what_is_a_thread' "$tmp/usage" || fail "no usage for 0 threads"
+}
+
+# docs/code/line-counts.py: every file it counts exists, and a C file's
+# comment-only and blank lines are not code lines.
+case_line_counts() {
+	python3 "$root/docs/code/line-counts.py" --stdout >"$tmp/lines" 2>&1 ||
+		fail "line-counts.py --stdout failed:"$'\n'"$(cat "$tmp/lines")" || return 1
+	grep -q '^# command: docs/code/line-counts.py$' "$tmp/lines" || fail "no results header"
+	grep -Eq '^  bench/email/go/main.go: +[0-9]+ lines, +[0-9]+ code-lines$' "$tmp/lines" ||
+		fail "no line for main.go:"$'\n'"$(cat "$tmp/lines")"
+	python3 - "$root/docs/code/line-counts.py" <<'PY' || fail "comment stripping"
+import importlib.util, sys
+spec = importlib.util.spec_from_loader('lc', loader=None)
+src = open(sys.argv[1]).read().replace('\nmain()\n', '\n')
+ns = {'__file__': sys.argv[1], '__name__': 'lc'}
+exec(compile(src, sys.argv[1], 'exec'), ns)
+c = 'int a; // x\n/* one\n   two */\n\n  // only\nchar *s = "/* no */";\n'
+assert ns['code_lines_c'](c) == 2, ns['code_lines_c'](c)
+py = '"""doc\nstring"""\n# c\nx = 1\n\ndef f():\n    """d"""\n    return x\n'
+assert ns['code_lines_py'](py) == 3, ns['code_lines_py'](py)
+PY
+}
+
 cases=()
 for d in "$cases_dir"/*/; do
 	d=${d%/}
 	cases+=("fixture:${d##*/}")
 done
-cases+=(help list real_docs)
+cases+=(help list real_docs what_is_a_thread line_counts)
 
 tl_case() {
 	case $1 in
