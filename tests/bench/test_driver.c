@@ -334,6 +334,40 @@ static void test_micro_list_and_no_match(void **state)
 /* --workers N: the rt/ benchmarks that use every CPU run on N workers
  * (their -N is N), and the Go peer runs the same selection with
  * GOMAXPROCS N, its lines among ours; a bad count is refused. */
+/* The header records when, where and how (date, cores, kernel, command:
+ * what docs/ quotes beside a figure), and a result line may carry several
+ * metrics: GrowShrink's raw threads keep the 64 KiB they touched (B/task)
+ * and each has a kernel stack (kernel-B/task). */
+static void test_micro_header_and_metrics(void **state)
+{
+	const char *line;
+	char name[128];
+	unsigned long long n;
+	double ns, user, kernel;
+
+	run_driver("micro", "--filter",
+		   "^BenchmarkGrowShrink/model=clone/phase=after/", "--benchtime",
+		   "1x", NULL);
+	if (R.status != 0)
+		fail_msg("exit %d, stderr:\n%s", R.status, R.err);
+	assert_non_null(strstr(R.out, "\ndate: "));
+	assert_non_null(strstr(R.out, "\ncores: "));
+	assert_non_null(strstr(R.out, "\nkernel: Linux "));
+	assert_non_null(strstr(R.out, "\ncommand: threadlab micro --filter "
+				      "^BenchmarkGrowShrink/model=clone/phase=after/ "
+				      "--benchtime 1x\n"));
+	line = strstr(R.out, "\nBenchmarkGrowShrink/");
+	assert_non_null(line);
+	if (sscanf(line + 1, "%127s %llu %lf ns/op %lf B/task %lf kernel-B/task",
+		   name, &n, &ns, &user, &kernel) != 5)
+		fail_msg("result line not as expected: %s", line + 1);
+	assert_int_equal(n, 1);
+	if (user < 64 * 1024 || kernel < 4096)
+		fail_msg("%s: %.0f B/task, %.0f kernel-B/task: a thread that used "
+			 "64 KiB of stack keeps at least that, and has a kernel stack",
+			 name, user, kernel);
+}
+
 static void test_micro_workers_and_go(void **state)
 {
 	struct result res[16];
@@ -395,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_micro_pingpong_lines),
 		cmocka_unit_test(test_micro_list_and_no_match),
 		cmocka_unit_test(test_micro_workers_and_go),
+		cmocka_unit_test(test_micro_header_and_metrics),
 	};
 
 	return cmocka_run_group_tests_name("driver", tests, find_driver, NULL);
