@@ -14,15 +14,6 @@
 #include "lib_rt.h"
 #include "syscalls/sys.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 const struct rtt_mode rtt_segmented = { RT_STACK_SEGMENTED, "segmented" };
 const struct rtt_mode rtt_mapped = { RT_STACK_MAPPED, "mapped" };
 

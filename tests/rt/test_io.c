@@ -28,15 +28,6 @@
 
 #include "lib_rt.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 #define SEC RT_SEC
 #define TEST_DEADLINE (20 * SEC)         /* any one wait in a case */
 
