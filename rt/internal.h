@@ -36,6 +36,27 @@
 #error "rt/ has a context switch for x86-64 only"
 #endif
 
+/* The running code's split-stack limit (%fs:RT_TCB_SPLIT_LIMIT: NULL on a
+ * mapped stack and on the worker stack) and its stack pointer, for the
+ * tests and benchmarks that look at where they run. Inline, so that the
+ * stack pointer is the caller's. */
+static inline char *rt__split_limit(void)
+{
+	char *l;
+
+	__asm__ volatile ("movq %%fs:%c1, %0" : "=r" (l)
+			  : "i" (RT_TCB_SPLIT_LIMIT));
+	return l;
+}
+
+static inline char *rt__sp(void)
+{
+	char *sp;
+
+	__asm__ volatile ("movq %%rsp, %0" : "=r" (sp));
+	return sp;
+}
+
 /* ------------------------------------------------------------------
  * Contexts (arch/x86_64/switch.S)
  * ---------------------------------------------------------------- */

@@ -359,32 +359,16 @@ static __attribute__((noinline)) long leaf(long x)
 	return pad[(x + 1) & 511] + x;
 }
 
-static char *read_limit(void)
-{
-	char *l;
-
-	__asm__ volatile ("movq %%fs:0x70, %0" : "=r" (l));
-	return l;
-}
-
-static char *read_sp(void)
-{
-	char *sp;
-
-	__asm__ volatile ("movq %%rsp, %0" : "=r" (sp));
-	return sp;
-}
-
 /* Recurse until within 48 bytes of the limit (segmented) or of `floor`
  * (mapped, which has no limit), then call leaf() n times there. */
 static __attribute__((noinline)) long at_edge(struct run *r, char *floor)
 {
 	volatile char step[8];
-	char *limit = floor ? floor : read_limit();
+	char *limit = floor ? floor : rt__split_limit();
 	long s = 0;
 
 	step[0] = 0;
-	if (read_sp() - limit > 48)
+	if (rt__sp() - limit > 48)
 		return at_edge(r, floor) + step[0];
 	reset_timer(r->b);
 	for (uint64_t i = 0; i < r->b->n; i++)

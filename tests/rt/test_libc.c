@@ -155,8 +155,8 @@ static void *seen_limit;
 
 static void *where_on_worker(void *arg)
 {
-	__asm__ volatile ("movq %%rsp, %0" : "=r" (seen_sp));
-	__asm__ volatile ("movq %%fs:0x70, %0" : "=r" (seen_limit));
+	seen_sp = rt__sp();
+	seen_limit = rt__split_limit();
 	return arg;
 }
 
@@ -166,10 +166,10 @@ static void where_main(void *arg)
 	void *before, *after;
 
 	rt__stack_bounds(rt__current(), &lo, &hi, &limit);
-	__asm__ volatile ("movq %%fs:0x70, %0" : "=r" (before));
+	before = rt__split_limit();
 	RTT_CHECK(rt_call_on_worker_stack(where_on_worker, (void *)7) ==
 		  (void *)7);
-	__asm__ volatile ("movq %%fs:0x70, %0" : "=r" (after));
+	after = rt__split_limit();
 	RTT_CHECK(seen_limit == NULL);
 	RTT_CHECK(before == after);
 	RTT_CHECK(seen_sp < lo || seen_sp >= hi);

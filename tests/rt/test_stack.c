@@ -13,22 +13,6 @@
 #include "lib_rt.h"
 #include "rt/internal.h"
 
-static char *read_limit(void)
-{
-	char *l;
-
-	__asm__ volatile ("movq %%fs:0x70, %0" : "=r" (l));
-	return l;
-}
-
-static char *read_sp(void)
-{
-	char *sp;
-
-	__asm__ volatile ("movq %%rsp, %0" : "=r" (sp));
-	return sp;
-}
-
 static _Atomic int finished;
 
 static void wait_finished(int want)
@@ -147,14 +131,14 @@ static void limit_task(void *arg)
 	void *before, *after;
 
 	rt__stack_bounds(t, &lo, &hi, &limit);
-	before = read_limit();
+	before = rt__split_limit();
 	RTT_CHECKF(before == limit, "limit %p, want %p", before, limit);
 	RTT_CHECK(deep(2000) == 2000l * 2001 / 2);
-	after = read_limit();
+	after = rt__split_limit();
 	RTT_CHECKF(after == limit, "limit after a split %p, want %p", after,
 		   limit);
 	rt_yield();
-	RTT_CHECK(read_limit() == limit);
+	RTT_CHECK(rt__split_limit() == limit);
 	atomic_fetch_add(&finished, 1);
 }
 
@@ -217,12 +201,12 @@ static char *edge_sp;
 static __attribute__((noinline)) int approach(char *floor, long gap, int k)
 {
 	volatile char step[8];
-	char *limit = floor ? floor : read_limit();
+	char *limit = floor ? floor : rt__split_limit();
 
 	step[0] = 0;
-	if (read_sp() - limit > gap)
+	if (rt__sp() - limit > gap)
 		return approach(floor, gap, k) + step[0];
-	edge_sp = read_sp();
+	edge_sp = rt__sp();
 	return k >= 0 ? frames[k](k) + step[0] : step[0];
 }
 
@@ -294,11 +278,11 @@ static __attribute__((noinline)) int hot_callee(int x)
 static __attribute__((noinline)) long hot_at_edge(char *floor)
 {
 	volatile char step[8];
-	char *limit = floor ? floor : read_limit();
+	char *limit = floor ? floor : rt__split_limit();
 	long sum = 0;
 
 	step[0] = 0;
-	if (read_sp() - limit > 48)
+	if (rt__sp() - limit > 48)
 		return hot_at_edge(floor) + step[0];
 	for (int i = 0; i < HOT_CALLS; i++)
 		sum += hot_callee(i & 1);
@@ -366,10 +350,10 @@ static void on_usr1(int sig)
 static __attribute__((noinline)) int sit_at_limit(char *floor, long gap)
 {
 	volatile char step[8];
-	char *limit = floor ? floor : read_limit();
+	char *limit = floor ? floor : rt__split_limit();
 
 	step[0] = 0;
-	if (read_sp() - limit > gap)
+	if (rt__sp() - limit > gap)
 		return sit_at_limit(floor, gap) + step[0];
 	atomic_store(&target_tid, (int)sys_syscall0(SYS_gettid));
 	/* sched_yield: a system call lets valgrind switch threads and

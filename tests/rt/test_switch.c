@@ -53,14 +53,6 @@ static void make_other(void (*fn)(void), void *guard)
 	rt_errno_location();    /* computes rt__errno_tpoff once */
 }
 
-static void *read_limit(void)
-{
-	void *l;
-
-	__asm__ volatile ("movq %%fs:0x70, %0" : "=r" (l));
-	return l;
-}
-
 /* ------------------------------------------------------------------
  * Callee-saved registers: set each to a known value, switch away to a
  * context that scrambles them all, come back, compare.
@@ -149,7 +141,7 @@ static void inspect(void)
 {
 	for (;;) {
 		other_saw_errno = RT_ERRNO;
-		other_saw_limit = read_limit();
+		other_saw_limit = rt__split_limit();
 		other_saw_segments = __morestack_segments;
 		other_saw_cur = __morestack_current_segment;
 		RT_ERRNO = 22;
@@ -159,7 +151,7 @@ static void inspect(void)
 
 static void test_state_per_context(void **state)
 {
-	void *my_limit = read_limit();
+	void *my_limit = rt__split_limit();
 	void *my_segments = __morestack_segments;
 	char *fake_guard;
 
@@ -178,7 +170,7 @@ static void test_state_per_context(void **state)
 	assert_ptr_equal(other_saw_limit, fake_guard);
 	assert_ptr_equal(other_saw_segments, (void *)0x1234);
 	assert_ptr_equal(other_saw_cur, (void *)0x5678);
-	assert_ptr_equal(read_limit(), my_limit);
+	assert_ptr_equal(rt__split_limit(), my_limit);
 	assert_ptr_equal(__morestack_segments, my_segments);
 	assert_int_equal(other_ctx.err, 22);   /* saved at its switch */
 
@@ -199,7 +191,7 @@ static void *fn_limit;
 static void *on_other_stack(void *arg)
 {
 	__asm__ volatile ("movq %%rsp, %0" : "=r" (fn_sp));
-	fn_limit = read_limit();
+	fn_limit = rt__split_limit();
 	return (char *)arg + 1;
 }
 
@@ -207,7 +199,7 @@ static void test_call_on_stack(void **state)
 {
 	char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	void *limit = read_limit(), *r;
+	void *limit = rt__split_limit(), *r;
 
 	(void)state;
 	assert_true(stack != MAP_FAILED);
@@ -215,7 +207,7 @@ static void test_call_on_stack(void **state)
 	assert_ptr_equal(r, (void *)101);
 	assert_true(fn_sp < stack + STACK && fn_sp > stack);
 	assert_null(fn_limit);
-	assert_ptr_equal(read_limit(), limit);
+	assert_ptr_equal(rt__split_limit(), limit);
 	munmap(stack, STACK);
 }
 
