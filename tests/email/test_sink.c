@@ -49,6 +49,7 @@
 #include <cmocka.h>
 
 #include "bench/email/smtp.h"
+#include "tests/common/lib_proc.h"
 
 #define CHILD_TIMEOUT_MS 60000
 #define OUT_MAX (64 * 1024)
@@ -56,107 +57,25 @@
 
 static char driver[PATH_MAX];
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool matches(const char *text, const char *pattern)
-{
-	regex_t re;
-	bool found;
-
-	assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB |
-				 REG_NEWLINE), 0);
-	found = regexec(&re, text, 0, NULL, 0) == 0;
-	regfree(&re);
-	return found;
-}
 
 /* ---------------------------------------------------------------------
  * A child process with its output captured (the sender, smtp-source)
  * ------------------------------------------------------------------- */
 
-struct run {
-	int status;                  /* exit status; -1 if killed */
-	char out[OUT_MAX];
-	char err[OUT_MAX];
-};
+TL_RUN_DEFINE(R, OUT_MAX);
 
-static struct run R;
-
-static bool drain(int fd, char *buf, size_t *len)
+/* Run argv (argv[0] the program's path) to its end, its output in R. */
+static void run_prog(const char *const *argv)
 {
-	char scratch[4096];
-	ssize_t n;
+	int r = tl_run_argv(&R, argv, NULL, CHILD_TIMEOUT_MS);
 
-	if (*len < OUT_MAX - 1)
-		n = read(fd, buf + *len, OUT_MAX - 1 - *len);
-	else
-		n = read(fd, scratch, sizeof(scratch));
-	if (n < 0 && errno == EINTR)
-		return true;
-	if (n <= 0)
-		return false;
-	if (*len < OUT_MAX - 1)
-		*len += (size_t)n;
-	return true;
-}
-
-/* Run path with argv (argv[0] included, NULL-terminated) to its end. */
-static void run_prog(const char *path, const char *const *argv)
-{
-	int out[2], err[2], st;
-	size_t out_len = 0, err_len = 0;
-	bool out_open = true, err_open = true;
-	int64_t deadline;
-	pid_t pid;
-
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	deadline = now_ms() + CHILD_TIMEOUT_MS;
-	while (out_open || err_open) {
-		struct pollfd p[2] = {
-			{ .fd = out_open ? out[0] : -1, .events = POLLIN },
-			{ .fd = err_open ? err[0] : -1, .events = POLLIN },
-		};
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("%s did not finish in %d ms", argv[0],
-				 CHILD_TIMEOUT_MS);
-		}
-		if (poll(p, 2, (int)left) < 0)
-			continue;
-		if (p[0].revents && !drain(out[0], R.out, &out_len))
-			out_open = false;
-		if (p[1].revents && !drain(err[0], R.err, &err_len))
-			err_open = false;
-	}
-	close(out[0]);
-	close(err[0]);
-	R.out[out_len] = '\0';
-	R.err[err_len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	R.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	if (r == -ETIMEDOUT)
+		fail_msg("%s did not finish in %d ms", argv[0],
+			 CHILD_TIMEOUT_MS);
+	if (r < 0)
+		fail_msg("could not start %s: %s", argv[0], strerror(-r));
 	if (R.status == 127)
-		fail_msg("could not run %s", path);
+		fail_msg("could not run %s", argv[0]);
 }
 
 /* threadlab send --model M --emails N --concurrency C [--reuse]; it
@@ -184,8 +103,8 @@ static void send_ok(const char *model, unsigned emails, unsigned conc,
 	argv[n++] = "--server";
 	argv[n++] = srv;
 	argv[n] = NULL;
-	run_prog(driver, argv);
-	if (R.status != 0 || !matches(R.out, "^BenchmarkEmail/model="))
+	run_prog(argv);
+	if (R.status != 0 || !tl_matches(R.out, "^BenchmarkEmail/model="))
 		fail_msg("threadlab send --model %s --emails %u --concurrency "
 			 "%u%s exited %d\nstdout:\n%s\nstderr:\n%s", model,
 			 emails, conc, reuse ? " --reuse" : "", R.status,
@@ -255,7 +174,7 @@ static bool sink_start(struct sink *k, bool store, const char *const *flags)
 	}
 	close(ofd);
 	close(efd);
-	deadline = now_ms() + 10000;
+	deadline = tl_now_ms() + 10000;
 	for (;;) {
 		const char *p;
 		int st;
@@ -276,7 +195,7 @@ static bool sink_start(struct sink *k, bool store, const char *const *flags)
 			fail_msg("the sink exited (status %d) before listening: %s",
 				 st, text);
 		}
-		if (now_ms() > deadline)
+		if (tl_now_ms() > deadline)
 			fail_msg("the sink did not say it listens in 10 s: %s",
 				 text);
 		usleep(5000);
@@ -295,13 +214,13 @@ static void sink_stop(struct sink *k, int sig, unsigned long long *msgs,
 		      unsigned long long *bytes, unsigned long long *conns)
 {
 	char text[4096];
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = tl_now_ms() + 10000;
 	int st = 0;
 	pid_t r;
 
 	kill(k->pid, sig);
 	while ((r = waitpid(k->pid, &st, WNOHANG)) == 0 &&
-	       now_ms() < deadline)
+	       tl_now_ms() < deadline)
 		usleep(5000);
 	if (r != k->pid) {
 		kill(k->pid, SIGKILL);
@@ -313,7 +232,7 @@ static void sink_stop(struct sink *k, int sig, unsigned long long *msgs,
 	read_file(k->out, text, sizeof(text));
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail_msg("the sink exited with status %#x; stdout: %s", st, text);
-	if (!matches(text, "^sink: messages=[0-9]+ bytes=[0-9]+ "
+	if (!tl_matches(text, "^sink: messages=[0-9]+ bytes=[0-9]+ "
 			   "connections=[0-9]+\n$") ||
 	    strchr(text, '\n') != text + strlen(text) - 1)
 		fail_msg("want one line 'sink: messages=N bytes=B "
@@ -425,7 +344,7 @@ static void say(int fd, const char *s)
  */
 static int reply(int fd, char *buf, size_t cap, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = tl_now_ms() + timeout_ms;
 	size_t len = 0;
 
 	buf[0] = '\0';
@@ -433,7 +352,7 @@ static int reply(int fd, char *buf, size_t cap, int timeout_ms)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		char *line, *end;
 		ssize_t n;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - tl_now_ms();
 
 		/* A complete last line: "ddd " ... CRLF. */
 		for (line = buf; (end = strstr(line, "\r\n")); line = end + 2)
@@ -468,12 +387,12 @@ static void expect(int fd, const char *cmd, int code)
 /* The connection ends (EOF) within timeout_ms, whatever came before. */
 static void expect_close(int fd, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = tl_now_ms() + timeout_ms;
 	char buf[4096];
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - tl_now_ms();
 		ssize_t n;
 
 		if (left <= 0)
@@ -552,19 +471,19 @@ static void test_sink_smtp_source(void **state)
 	SINK_OR_SKIP(&K, false, NULL);
 	snprintf(target, sizeof(target), "127.0.0.1:%u", K.port);
 	{
-		const char *argv[] = { "smtp-source", "-s", "20", "-m", "400",
+		const char *argv[] = { SMTP_SOURCE, "-s", "20", "-m", "400",
 				       "-l", "2000", target, NULL };
 
-		run_prog(SMTP_SOURCE, argv);
+		run_prog(argv);
 		if (R.status != 0)
 			fail_msg("smtp-source exited %d: %s%s", R.status, R.out,
 				 R.err);
 	}
 	{
-		const char *argv[] = { "smtp-source", "-d", "-s", "10", "-m",
+		const char *argv[] = { SMTP_SOURCE, "-d", "-s", "10", "-m",
 				       "300", "-l", "100", target, NULL };
 
-		run_prog(SMTP_SOURCE, argv);
+		run_prog(argv);
 		if (R.status != 0)
 			fail_msg("smtp-source -d exited %d: %s%s", R.status,
 				 R.out, R.err);
@@ -702,10 +621,10 @@ static void test_sink_broken_sessions(void **state)
 	fd = dial(K.port);
 	expect(fd, NULL, 220);
 	expect(fd, "EHLO x.test\r\n", 250);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	say(fd, "MAIL FROM:<a@b.te");
 	expect(fd, NULL, 421);
-	assert_true(now_ms() - t0 >= 300);
+	assert_true(tl_now_ms() - t0 >= 300);
 	expect_close(fd, 5000);
 	close(fd);
 
@@ -754,7 +673,7 @@ static void test_sink_connection_limit(void **state)
 	expect(fd[0], "QUIT\r\n", 221);
 	expect_close(fd[0], 5000);
 	close(fd[0]);
-	deadline = now_ms() + 5000;
+	deadline = tl_now_ms() + 5000;
 	for (;;) {
 		char buf[512];
 		int code;
@@ -765,7 +684,7 @@ static void test_sink_connection_limit(void **state)
 			break;
 		assert_int_equal(code, 421);
 		close(fd[3]);
-		assert_true(now_ms() < deadline);
+		assert_true(tl_now_ms() < deadline);
 		usleep(10000);
 	}
 	expect(fd[3], "EHLO x.test\r\n", 250);
@@ -796,9 +715,9 @@ static void test_sink_stop_with_open_sessions(void **state)
 	expect(b, "DATA\r\n", 354);
 	say(b, "partial\r\n");
 	good_message(K.port);
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	sink_stop(&K, SIGTERM, &msgs, &bytes, &conns);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tl_now_ms() - t0 < 5000);
 	assert_int_equal(msgs, 1);
 	assert_int_equal(conns, 3);
 	assert_int_equal(maildir_count(&K, "new", NULL, 0), 1);
@@ -823,7 +742,7 @@ static void test_sink_flags(void **state)
 		const char *argv[] = { driver, "sink", bad[i].flag,
 				       bad[i].value, NULL };
 
-		run_prog(driver, argv);
+		run_prog(argv);
 		if (R.status != 2 || !strstr(R.err, bad[i].says) || R.out[0])
 			fail_msg("sink %s %s: want exit 2 and '%s' on stderr, "
 				 "got %d, stderr '%s', stdout '%s'",
@@ -833,7 +752,7 @@ static void test_sink_flags(void **state)
 	{
 		const char *argv[] = { driver, "sink", "--help", NULL };
 
-		run_prog(driver, argv);
+		run_prog(argv);
 		assert_int_equal(R.status, 0);
 		assert_non_null(strstr(R.out, "sink: messages=N bytes=B "
 					      "connections=C"));
@@ -853,7 +772,7 @@ static void test_sink_flags(void **state)
 		getsockname(fd, (struct sockaddr *)&a, &len);
 		snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%u",
 			 ntohs(a.sin_port));
-		run_prog(driver, argv);
+		run_prog(argv);
 		close(fd);
 		assert_int_equal(R.status, 1);
 		assert_non_null(strstr(R.err, "threadlab sink:"));
@@ -879,26 +798,7 @@ static int cleanup(void **state)
 
 static int find_driver(void **state)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	self[n] = '\0';
-	slash = strrchr(self, '/');        /* build/tests/email/test_sink */
-	if (!slash)
-		return -1;
-	*slash = '\0';
-	if ((size_t)snprintf(driver, sizeof(driver), "%s/../../bin/threadlab",
-			     self) >= sizeof(driver))
-		return -1;
-	if (access(driver, X_OK) != 0) {
-		fprintf(stderr, "test_sink: %s is missing; `make all` builds "
-			"it\n", driver);
-		return -1;
-	}
-	return 0;
+	return tl_driver_path(driver, sizeof(driver)) == 0 ? 0 : -1;
 }
 
 int main(void)
