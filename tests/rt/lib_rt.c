@@ -4,6 +4,7 @@
  * rtt_failed and writes the message; read after rt_main returns.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,4 +140,16 @@ void rtt_run_misuse(void (*fn)(void *))
 	struct rt_config cfg = { .workers = 2 };
 
 	rt_main(&cfg, fn, NULL);
+}
+
+void rtt_expect_panic(void (*fn)(void *), const char *msg)
+{
+	char buf[1024];
+	int st = rtt_fork_capture(fn, NULL, buf, sizeof(buf));
+
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+		fail_msg("expected abort with \"%s\"; status %#x: %s", msg, st,
+			 buf);
+	if (!strstr(buf, msg))
+		fail_msg("expected \"%s\" in: %s", msg, buf);
 }

@@ -80,6 +80,10 @@ void rtt_run_misuse(void (*fn)(void *));
  * status, and up to `len` bytes of the child's stderr in buf. */
 int rtt_fork_capture(void (*fn)(void *), void *arg, char *buf, size_t len);
 
+/* Run fn(NULL) in a forked child and fail the test unless it stopped the
+ * program with SIGABRT (sys_panic) and said `msg` on stderr. */
+void rtt_expect_panic(void (*fn)(void *), const char *msg);
+
 /* Run only the cases matching $RTT_FILTER (cmocka's * and ? patterns),
  * when it is set: call first in main(). */
 void rtt_filter_from_env(void);

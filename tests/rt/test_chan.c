@@ -500,28 +500,16 @@ static void free_waited(void *arg)
 	rtt_run_misuse(free_waited_main);
 }
 
-static void expect_panic(void (*fn)(void *), const char *msg)
-{
-	char buf[1024];
-	int st = rtt_fork_capture(fn, NULL, buf, sizeof(buf));
-
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-		fail_msg("expected abort with \"%s\"; status %#x: %s", msg, st,
-			 buf);
-	if (!strstr(buf, msg))
-		fail_msg("expected \"%s\" in: %s", msg, buf);
-}
-
 static void test_misuse(void **state)
 {
 	(void)state;
-	expect_panic(send_closed, "rt_chan_send: send on closed channel");
-	expect_panic(close_twice, "rt_chan_close: close of closed channel");
-	expect_panic(close_nil, "rt_chan_close: close of nil channel");
-	expect_panic(close_under_sender,
+	rtt_expect_panic(send_closed, "rt_chan_send: send on closed channel");
+	rtt_expect_panic(close_twice, "rt_chan_close: close of closed channel");
+	rtt_expect_panic(close_nil, "rt_chan_close: close of nil channel");
+	rtt_expect_panic(close_under_sender,
 		     "rt_chan_send: send on closed channel");
-	expect_panic(recv_outside, "rt_chan_recv: called outside a task");
-	expect_panic(free_waited,
+	rtt_expect_panic(recv_outside, "rt_chan_recv: called outside a task");
+	rtt_expect_panic(free_waited,
 		     "rt_chan_free: tasks still wait on the channel");
 }
 

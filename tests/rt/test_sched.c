@@ -556,25 +556,14 @@ static void yield_in_call(void *arg)
 	rt_main(&cfg, yield_in_call_main, NULL);
 }
 
-static void expect_panic(void (*fn)(void *), const char *msg)
-{
-	char buf[1024];
-	int st = rtt_fork_capture(fn, NULL, buf, sizeof(buf));
-
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGABRT);
-	if (!strstr(buf, msg))
-		fail_msg("expected \"%s\" in: %s", msg, buf);
-}
-
 static void test_misuse(void **state)
 {
 	(void)state;
-	expect_panic(yield_outside, "rt_yield: called outside a task");
-	expect_panic(unpark_running, "rt__unpark: task 1 is not parked (running)");
-	expect_panic(go_outside, "rt_go: no runtime is running");
-	expect_panic(nested_main, "rt_main: called from inside a runtime");
-	expect_panic(yield_in_call,
+	rtt_expect_panic(yield_outside, "rt_yield: called outside a task");
+	rtt_expect_panic(unpark_running, "rt__unpark: task 1 is not parked (running)");
+	rtt_expect_panic(go_outside, "rt_go: no runtime is running");
+	rtt_expect_panic(nested_main, "rt_main: called from inside a runtime");
+	rtt_expect_panic(yield_in_call,
 		     "rt_yield: called inside rt_call_on_worker_stack");
 }
 

@@ -493,24 +493,12 @@ static void select_outside(void *arg)
 	rt_select(cs, 1, RT_SELECT_BLOCK);
 }
 
-static void expect_panic(void (*fn)(void *), const char *msg)
-{
-	char buf[1024];
-	int st = rtt_fork_capture(fn, NULL, buf, sizeof(buf));
-
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-		fail_msg("expected abort with \"%s\"; status %#x: %s", msg, st,
-			 buf);
-	if (!strstr(buf, msg))
-		fail_msg("expected \"%s\" in: %s", msg, buf);
-}
-
 static void test_misuse(void **state)
 {
 	(void)state;
-	expect_panic(select_send_closed, "rt_select: send on closed channel");
-	expect_panic(select_closed_under, "rt_select: send on closed channel");
-	expect_panic(select_outside, "rt_select: called outside a task");
+	rtt_expect_panic(select_send_closed, "rt_select: send on closed channel");
+	rtt_expect_panic(select_closed_under, "rt_select: send on closed channel");
+	rtt_expect_panic(select_outside, "rt_select: called outside a task");
 }
 
 int main(void)

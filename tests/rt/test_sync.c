@@ -560,29 +560,17 @@ static void lock_outside(void *arg)
 	rt_mutex_lock(&m);      /* this one would park */
 }
 
-static void expect_panic(void (*fn)(void *), const char *msg)
-{
-	char buf[1024];
-	int st = rtt_fork_capture(fn, NULL, buf, sizeof(buf));
-
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-		fail_msg("expected abort with \"%s\"; status %#x: %s", msg, st,
-			 buf);
-	if (!strstr(buf, msg))
-		fail_msg("expected \"%s\" in: %s", msg, buf);
-}
-
 static void test_misuse(void **state)
 {
 	(void)state;
-	expect_panic(unlock_unlocked,
+	rtt_expect_panic(unlock_unlocked,
 		     "rt_mutex_unlock: unlock of unlocked mutex");
-	expect_panic(wg_negative, "rt_wg_add: negative wait group counter");
-	expect_panic(runlock_unlocked,
+	rtt_expect_panic(wg_negative, "rt_wg_add: negative wait group counter");
+	rtt_expect_panic(runlock_unlocked,
 		     "rt_rwmutex_runlock: runlock of unlocked rwmutex");
-	expect_panic(rw_unlock_unlocked,
+	rtt_expect_panic(rw_unlock_unlocked,
 		     "rt_rwmutex_unlock: unlock of unlocked rwmutex");
-	expect_panic(lock_outside, "rt_mutex_lock: called outside a task");
+	rtt_expect_panic(lock_outside, "rt_mutex_lock: called outside a task");
 }
 
 int main(void)

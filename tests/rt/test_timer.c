@@ -352,23 +352,11 @@ static void ticker_zero(void *arg)
 	rt_main(&cfg, ticker_zero_main, NULL);
 }
 
-static void expect_panic(void (*fn)(void *), const char *msg)
-{
-	char buf[1024];
-	int st = rtt_fork_capture(fn, NULL, buf, sizeof(buf));
-
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-		fail_msg("expected abort with \"%s\"; status %#x: %s", msg, st,
-			 buf);
-	if (!strstr(buf, msg))
-		fail_msg("expected \"%s\" in: %s", msg, buf);
-}
-
 static void test_misuse(void **state)
 {
 	(void)state;
-	expect_panic(sleep_outside, "rt_sleep: called outside a task");
-	expect_panic(ticker_zero, "rt_ticker_new: non-positive period 0");
+	rtt_expect_panic(sleep_outside, "rt_sleep: called outside a task");
+	rtt_expect_panic(ticker_zero, "rt_ticker_new: non-positive period 0");
 }
 
 int main(void)
