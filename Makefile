@@ -32,8 +32,7 @@ ARCH   := $(shell uname -m)
 # lld do that; GNU ld links such a program without a word and it crashes at
 # run time. So every threadlab program is linked by gold (or, failing that,
 # lld), and the build stops if neither works. Override: make LINKER=lld.
-LINKER ?= $(shell for l in gold lld; do \
-	if $(CC) -fuse-ld=$$l -Wl,--version >/dev/null 2>&1; then echo $$l; break; fi; done)
+LINKER ?= $(shell scripts/linker.sh '$(CC)' 2>/dev/null)
 
 CPPFLAGS := -D_GNU_SOURCE -I.
 CFLAGS   ?= -O2 -g

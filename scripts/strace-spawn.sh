@@ -32,12 +32,8 @@ fi
 # The library as the tree has it now (make decides whether to rebuild).
 make --no-print-directory lib >/dev/null
 
-# The Makefile's linker choice: gold, else lld.
-linker=
-for l in gold lld; do
-	if "$cc" -fuse-ld=$l -Wl,--version >/dev/null 2>&1; then linker=$l; break; fi
-done
-[ -n "$linker" ] || { echo "strace-spawn.sh: neither ld.gold nor ld.lld works (apt-get install -y binutils)" >&2; exit 1; }
+# The Makefile's linker choice: gold, else lld (scripts/linker.sh).
+linker=$(scripts/linker.sh "$cc")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -24,11 +24,7 @@ tl=build/bin/threadlab
 
 make --no-print-directory lib driver >/dev/null 2>&1 ||
 	make --no-print-directory lib driver
-linker=
-for l in gold lld; do
-	if "$cc" -fuse-ld=$l -Wl,--version >/dev/null 2>&1; then linker=$l; break; fi
-done
-[ -n "$linker" ] || { echo "numa-examples.sh: neither ld.gold nor ld.lld works (apt-get install -y binutils)" >&2; exit 1; }
+linker=$(scripts/linker.sh "$cc")
 mkdir -p build/docs docs/generated
 "$cc" -D_GNU_SOURCE -I. -O2 -g -std=gnu11 -Wall -Wextra -fuse-ld="$linker" \
 	docs/code/numa_place.c build/lib/libthreadlab.a -lnuma \

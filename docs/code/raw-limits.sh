@@ -29,11 +29,7 @@ cc=${CC:-gcc}
 
 make --no-print-directory lib >/dev/null
 
-linker=
-for l in gold lld; do
-	if "$cc" -fuse-ld=$l -Wl,--version >/dev/null 2>&1; then linker=$l; break; fi
-done
-[ -n "$linker" ] || { echo "raw-limits.sh: neither ld.gold nor ld.lld works (apt-get install -y binutils)" >&2; exit 1; }
+linker=$(scripts/linker.sh "$cc")
 
 flags=(-D_GNU_SOURCE -I. -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fuse-ld="$linker")
 mkdir -p build/docs "$(dirname "$out")"

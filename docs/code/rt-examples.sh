@@ -20,11 +20,7 @@ cc=${CC:-gcc}
 out=docs/generated/rt.txt
 
 make --no-print-directory all >/dev/null 2>&1 || make --no-print-directory all
-linker=
-for l in gold lld; do
-	if "$cc" -fuse-ld=$l -Wl,--version >/dev/null 2>&1; then linker=$l; break; fi
-done
-[ -n "$linker" ] || { echo "rt-examples.sh: neither ld.gold nor ld.lld works (apt-get install -y binutils)" >&2; exit 1; }
+linker=$(scripts/linker.sh "$cc")
 mkdir -p build/docs docs/generated
 "$cc" -D_GNU_SOURCE -I. -O2 -g -std=gnu11 -Wall -Wextra -fsplit-stack \
 	-fuse-ld="$linker" docs/code/rt_switch.c build/lib/libthreadlab.a \
