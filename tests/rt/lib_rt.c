@@ -106,20 +106,6 @@ int rtt_fork_capture(void (*fn)(void *), void *arg, char *buf, size_t len)
 	return status;
 }
 
-static void *now_on_worker(void *out)
-{
-	*(int64_t *)out = sys_now_ns();
-	return NULL;
-}
-
-int64_t rtt_now(void)
-{
-	int64_t t;
-
-	rt_call_on_worker_stack(now_on_worker, &t);
-	return t;
-}
-
 void rtt_filter_from_env(void)
 {
 	const char *f = getenv("RTT_FILTER");

@@ -92,7 +92,4 @@ void rtt_filter_from_env(void);
  * where every instruction costs some 50 times more. */
 long rtt_scale(long n);
 
-/* Monotonic nanoseconds, callable from task code (on the worker stack). */
-int64_t rtt_now(void);
-
 #endif

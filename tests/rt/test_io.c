@@ -563,9 +563,9 @@ static void test_end_with_io_in_flight(void **state)
 	need_io_uring();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    abandon_fds), 0);
-	t0 = rtt_now();
+	t0 = rt_now();
 	rtt_run(&cfg, abandon_main, NULL);
-	assert_true(rtt_now() - t0 < 5 * SEC);
+	assert_true(rt_now() - t0 < 5 * SEC);
 	close(abandon_fds[0]);
 	close(abandon_fds[1]);
 }

@@ -26,12 +26,12 @@ static void count_one(void *arg)
 /* Yield until *c reaches want or a minute passes; false on timeout. */
 static bool wait_count(_Atomic long *c, long want)
 {
-	int64_t end = rtt_now() + DEADLINE_NS;
+	int64_t end = rt_now() + DEADLINE_NS;
 	unsigned i = 0;
 
 	while (atomic_load(c) < want) {
 		rt_yield();
-		if (++i % 1024 == 0 && rtt_now() > end)
+		if (++i % 1024 == 0 && rt_now() > end)
 			return false;
 	}
 	return true;
@@ -241,14 +241,14 @@ static void park_main(void *arg)
 		RTT_CHECK(wait_count(&counter, PARKERS));
 		/* All have counted; wait until all are on the list. A worker
 		 * preempted by the kernel holds its task up: bound by time. */
-		int64_t end = rtt_now() + DEADLINE_NS;
+		int64_t end = rt_now() + DEADLINE_NS;
 
 		for (int spins = 0;; spins++) {
 			rt__spin_lock(&gate.lock);
 			n = gate.n;
 			rt__spin_unlock(&gate.lock);
 			if (n == PARKERS ||
-			    (spins % 1024 == 1023 && rtt_now() > end))
+			    (spins % 1024 == 1023 && rt_now() > end))
 				break;
 			rt_yield();
 		}

@@ -298,11 +298,11 @@ static void hot_task(void *arg)
 	long s;
 
 	rt__stack_bounds(rt__current(), &lo, &hi, &limit);
-	t0 = rtt_now();
+	t0 = rt_now();
 	/* Segmented: at the limit; mapped (no limit, no split): the same
 	 * loop deep in the stack, for comparison. */
 	s = hot_at_edge(limit ? NULL : lo + 4096);
-	hot_ns = rtt_now() - t0;
+	hot_ns = rt_now() - t0;
 	RTT_CHECK(s == HOT_CALLS / 2);
 	atomic_fetch_add(&finished, 1);
 }
@@ -469,11 +469,11 @@ static void trim_main(void *arg)
 	rt__spin_lock(&trim_lock);
 	rt__spin_unlock(&trim_lock);
 	/* Wait up to 5 s for the trim, yielding (which also runs it). */
-	end = rtt_now() + 5ll * 1000 * 1000 * 1000;
+	end = rt_now() + 5ll * 1000 * 1000 * 1000;
 	do {
 		rt_yield();
 		rt_call_on_worker_stack(segments_on_worker, &trimmed);
-	} while (!trimmed && rtt_now() < end);
+	} while (!trimmed && rt_now() < end);
 	rt__unpark(t);
 	wait_finished(1);
 }
@@ -530,7 +530,7 @@ static void many_main(void *arg)
 	/* Wait up to 5 s for every one to be trimmed: none of the parked
 	 * tasks keeps a spare segment. (The list is complete and no longer
 	 * changes; a task being trimmed right now is read as it is.) */
-	end = rtt_now() + 5ll * 1000 * 1000 * 1000;
+	end = rt_now() + 5ll * 1000 * 1000 * 1000;
 	do {
 		rt_yield();
 		with_spare = 0;
@@ -538,7 +538,7 @@ static void many_main(void *arg)
 		for (t = many_parked; t; t = t->next)
 			with_spare += rt__stack_has_spare(t);
 		rt__spin_unlock(&trim_lock);
-	} while (with_spare && rtt_now() < end);
+	} while (with_spare && rt_now() < end);
 	rt_call_on_worker_stack(segments_on_worker, &trimmed);
 	rt__spin_lock(&trim_lock);
 	t = many_parked;

@@ -101,7 +101,7 @@ struct starve {
 static void hog(void *arg)
 {
 	struct starve *s = arg;
-	int64_t end = rtt_now() + DEADLINE_NS;
+	int64_t end = rt_now() + DEADLINE_NS;
 	long n = 0;
 
 	atomic_store(&s->hog_started, 1);
@@ -114,7 +114,7 @@ static void hog(void *arg)
 		for (volatile int k = 0; k < 20000; k++)
 			;
 		rt_mutex_unlock(&s->m);
-		if (n % 4096 == 0 && rtt_now() > end)
+		if (n % 4096 == 0 && rt_now() > end)
 			break;
 	}
 	atomic_store(&s->hog_rounds, n);

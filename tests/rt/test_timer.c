@@ -275,7 +275,7 @@ static void busy_main(void *arg)
 
 	/* No rt_ call that could switch: this worker never looks at its
 	 * heap until the loop ends. */
-	while (!atomic_load(&a.ran_at) && rtt_now() < t0 + BOUND_NS)
+	while (!atomic_load(&a.ran_at) && rt_now() < t0 + BOUND_NS)
 		rt_call_on_worker_stack(os_yield, NULL);
 	RTT_CHECKF(atomic_load(&a.ran_at) != 0,
 		   "the timer did not fire while its worker was busy");
