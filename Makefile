@@ -127,6 +127,7 @@ $(BUILD)/obj/bench/micro/rt.c.o: private CFLAGS += $(RT_CFLAGS)
 $(BUILD)/obj/bench/email/send_rt.c.o: private CFLAGS += $(RT_CFLAGS)
 $(BUILD)/obj/bench/email/sink.c.o: private CFLAGS += $(RT_CFLAGS)
 $(BUILD)/obj/bench/micro/vocab.c.o: private CFLAGS += $(RT_CFLAGS)
+$(BUILD)/obj/bench/micro/rt_runner.c.o: private CFLAGS += $(RT_CFLAGS)
 $(BUILD)/tests/rt/%: private CFLAGS += $(RT_CFLAGS)
 # One rt test binary is built with the stack protector: its canary
 # (%fs:0x28) must survive tasks moving between worker threads.

@@ -39,7 +39,7 @@
  * function is one rt_main; the timer runs only inside the main task, so
  * starting and stopping the workers is not counted. This file is task
  * code: the Makefile compiles it with -fsplit-stack, and it calls the
- * runner (non-split code) through rt_call_on_worker_stack.
+ * runner (non-split code) through rt_runner.h, on the worker stack.
  *
  * Shared state: the struct run of a benchmark call, written by its tasks
  * (atomics) and read by the benchmark function after rt_main returns.
@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/micro/rt_runner.h"
 #include "rt/internal.h"
 #include "rt/rt.h"
 
@@ -78,57 +79,11 @@ struct run {
 	struct rt_task *parked;
 };
 
-/* ---------------------------------------------------------------------
- * The runner's calls, made on the worker stack (they are not split code).
- * ------------------------------------------------------------------- */
-static void *reset_on_worker(void *b)
-{
-	bench_reset_timer(b);
-	bench_start_timer(b);
-	return NULL;
-}
-
-static void *stop_on_worker(void *b)
-{
-	bench_stop_timer(b);
-	return NULL;
-}
-
-static void *start_on_worker(void *b)
-{
-	bench_start_timer(b);
-	return NULL;
-}
-
-/* The timer starts from zero here (it is stopped while rt_main starts). */
-static void reset_timer(struct bench_b *b)
-{
-	rt_call_on_worker_stack(reset_on_worker, b);
-}
-
-static void stop_timer(struct bench_b *b)
-{
-	rt_call_on_worker_stack(stop_on_worker, b);
-}
-
-static void start_timer(struct bench_b *b)
-{
-	rt_call_on_worker_stack(start_on_worker, b);
-}
-
 static int run_rt(struct bench_b *b, struct run *r, int workers,
 		  void (*main_fn)(void *))
 {
-	struct rt_config cfg = { .workers = (unsigned)workers,
-				 .stack = r->a->stack };
-	int err;
-
 	r->b = b;
-	bench_stop_timer(b);     /* started again inside the main task */
-	err = rt_main(&cfg, main_fn, r);
-	if (err < 0)
-		bench_failf(b, "rt_main: %s", strerror(-err));
-	return err;
+	return bench_rt_main(b, (unsigned)workers, r->a->stack, main_fn, r);
 }
 
 /* ---------------------------------------------------------------------
@@ -146,13 +101,13 @@ static void spawn_main(void *arg)
 	uint64_t i, n = r->b->n;
 
 	atomic_store(&r->left, (long)n);
-	reset_timer(r->b);
+	bench_rt_reset_timer(r->b);
 	for (i = 0; i < n; i++)
 		if (rt_go(spawn_child, r) < 0)
 			atomic_fetch_sub(&r->left, 1);
 	while (atomic_load_explicit(&r->left, memory_order_acquire) > 0)
 		rt_yield();
-	stop_timer(r->b);
+	bench_rt_stop_timer(r->b);
 }
 
 static void bench_spawn(struct bench_b *b)
@@ -182,12 +137,12 @@ static void yield_main(void *arg)
 
 	rt_go(yield_partner, r);
 	rt_yield();             /* let the partner start */
-	reset_timer(r->b);
+	bench_rt_reset_timer(r->b);
 	for (i = 0; i < n; i++)
 		rt_yield();
 	while (!atomic_load(&r->done))
 		rt_yield();
-	stop_timer(r->b);
+	bench_rt_stop_timer(r->b);
 }
 
 static void bench_yield(struct bench_b *b)
@@ -259,7 +214,7 @@ static void parked_round(struct run *r, uint64_t it, void (*task)(void *),
 	if (it == 0)
 		r->per_task = (double)(after - before) / (double)n;
 
-	stop_timer(r->b);
+	bench_rt_stop_timer(r->b);
 	rt__spin_lock(&r->lock);
 	t = r->parked;
 	r->parked = NULL;
@@ -270,17 +225,17 @@ static void parked_round(struct run *r, uint64_t it, void (*task)(void *),
 	}
 	while (atomic_load(&r->done) < n)
 		rt_yield();
-	start_timer(r->b);
+	bench_rt_start_timer(r->b);
 }
 
 static void parked_main(void *arg)
 {
 	struct run *r = arg;
 
-	reset_timer(r->b);
+	bench_rt_reset_timer(r->b);
 	for (uint64_t it = 0; it < r->b->n; it++)
 		parked_round(r, it, parker, 0);
-	stop_timer(r->b);
+	bench_rt_stop_timer(r->b);
 }
 
 static void bench_parked_rss(struct bench_b *b)
@@ -330,10 +285,10 @@ static void grow_main(void *arg)
 {
 	struct run *r = arg;
 
-	reset_timer(r->b);
+	bench_rt_reset_timer(r->b);
 	for (uint64_t it = 0; it < r->b->n; it++)
 		parked_round(r, it, grower, 20 * RT_MSEC);
-	stop_timer(r->b);
+	bench_rt_stop_timer(r->b);
 }
 
 static void bench_grow_shrink(struct bench_b *b)
@@ -370,10 +325,10 @@ static __attribute__((noinline)) long at_edge(struct run *r, char *floor)
 	step[0] = 0;
 	if (rt__sp() - limit > 48)
 		return at_edge(r, floor) + step[0];
-	reset_timer(r->b);
+	bench_rt_reset_timer(r->b);
 	for (uint64_t i = 0; i < r->b->n; i++)
 		s += leaf((long)i);
-	stop_timer(r->b);
+	bench_rt_stop_timer(r->b);
 	return s;
 }
 

@@ -25,8 +25,8 @@
  *
  * Each run of an rt benchmark is one rt_main; the timer runs only inside
  * the main task. This file is task code: the Makefile compiles it with
- * -fsplit-stack, and the runner's calls go through
- * rt_call_on_worker_stack. The thread benchmarks run on ordinary threads.
+ * -fsplit-stack, and the runner's calls go through rt_runner.h (on the
+ * worker stack). The thread benchmarks run on ordinary threads.
  *
  * Shared state: the struct run of a benchmark call, written by its tasks
  * or threads (atomics, or under the mutex measured) and read by the
@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "bench/micro/rt_runner.h"
 #include "rt/rt.h"
 #include "syscalls/sys.h"
 
@@ -65,21 +66,8 @@ struct run {
 };
 
 /* ---------------------------------------------------------------------
- * The runner's calls, on the worker stack (not split-stack code).
+ * A wrong count, reported to the runner on the worker stack.
  * ------------------------------------------------------------------- */
-static void *reset_on_worker(void *b)
-{
-	bench_reset_timer(b);
-	bench_start_timer(b);
-	return NULL;
-}
-
-static void *stop_on_worker(void *b)
-{
-	bench_stop_timer(b);
-	return NULL;
-}
-
 static void *fail_on_worker(void *r)
 {
 	struct run *run = r;
@@ -92,14 +80,8 @@ static void *fail_on_worker(void *r)
 static void run_rt(struct bench_b *b, struct run *r, int workers,
 		   void (*main_fn)(void *))
 {
-	struct rt_config cfg = { .workers = (unsigned)workers };
-	int err;
-
 	r->b = b;
-	bench_stop_timer(b);     /* started again inside the main task */
-	err = rt_main(&cfg, main_fn, r);
-	if (err < 0)
-		bench_failf(b, "rt_main: %s", strerror(-err));
+	bench_rt_main(b, (unsigned)workers, RT_STACK_DEFAULT, main_fn, r);
 }
 
 /* ---------------------------------------------------------------------
@@ -125,13 +107,13 @@ static void pingpong_main(void *arg)
 	r->c2 = rt_chan_new(sizeof(long), 0);
 	rt_wg_add(&r->wg, 1);
 	rt_go(pong, r);
-	rt_call_on_worker_stack(reset_on_worker, r->b);
+	bench_rt_reset_timer(r->b);
 	for (i = 0; i < n; i++) {
 		v = (long)i;
 		rt_chan_send(r->c1, &v);
 		rt_chan_recv(r->c2, &v);
 	}
-	rt_call_on_worker_stack(stop_on_worker, r->b);
+	bench_rt_stop_timer(r->b);
 	rt_chan_close(r->c1);
 	rt_wg_wait(&r->wg);
 	rt_chan_free(r->c1);
@@ -165,7 +147,7 @@ static void buffered_main(void *arg)
 
 	r->c1 = rt_chan_new(sizeof(long), 128);
 	r->c2 = rt_chan_new(0, 0);
-	rt_call_on_worker_stack(reset_on_worker, r->b);
+	bench_rt_reset_timer(r->b);
 	rt_go(drain, r);
 	for (i = 0; i < n; i++) {
 		long v = (long)i;
@@ -174,7 +156,7 @@ static void buffered_main(void *arg)
 	}
 	rt_chan_close(r->c1);
 	rt_chan_recv(r->c2, NULL);
-	rt_call_on_worker_stack(stop_on_worker, r->b);
+	bench_rt_stop_timer(r->b);
 	rt_chan_free(r->c1);
 	rt_chan_free(r->c2);
 }
@@ -207,12 +189,12 @@ static void mutex_main(void *arg)
 	int t, tasks = r->a->tasks;
 
 	r->per = (long)(r->b->n / (uint64_t)tasks);
-	rt_call_on_worker_stack(reset_on_worker, r->b);
+	bench_rt_reset_timer(r->b);
 	rt_wg_add(&r->wg, tasks);
 	for (t = 0; t < tasks; t++)
 		rt_go(mutex_task, r);
 	rt_wg_wait(&r->wg);
-	rt_call_on_worker_stack(stop_on_worker, r->b);
+	bench_rt_stop_timer(r->b);
 	if (r->counter != r->per * tasks)
 		rt_call_on_worker_stack(fail_on_worker, r);
 }
@@ -318,7 +300,7 @@ static void select_main(void *arg)
 		c[k] = rt_chan_new(sizeof(long), 1);
 		rt_chan_send(c[k], &v);
 	}
-	rt_call_on_worker_stack(reset_on_worker, r->b);
+	bench_rt_reset_timer(r->b);
 	for (i = 0; i < n; i++) {
 		int k;
 
@@ -327,7 +309,7 @@ static void select_main(void *arg)
 		k = rt_select(cs, 4, RT_SELECT_BLOCK);
 		rt_chan_send(c[k], &v);
 	}
-	rt_call_on_worker_stack(stop_on_worker, r->b);
+	bench_rt_stop_timer(r->b);
 	for (int k = 0; k < 4; k++)
 		rt_chan_free(c[k]);
 }
