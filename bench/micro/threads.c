@@ -61,6 +61,7 @@ enum model { MODEL_CLONE, MODEL_PTHREAD };
 struct threads_arg {
 	enum model model;
 	int cpus;                /* ping-pongs: 1 or 2 */
+	bool deep;               /* GrowShrink: park at the bottom */
 };
 
 /* ---------------------------------------------------------------------
@@ -446,7 +447,7 @@ static void bench_grow_shrink(struct bench_b *b)
 {
 	const struct threads_arg *a = b->arg;
 	static struct worker w[GS_TASKS];
-	struct grow g = { .deep = a->cpus == 1 };
+	struct grow g = { .deep = a->deep };
 
 	for (uint64_t it = 0; it < b->n; it++) {
 		long rss0 = bench_rss_bytes(), k0 = bench_kernel_stack_bytes();
@@ -495,7 +496,8 @@ static void bench_grow_shrink(struct bench_b *b)
  * The suite
  * ------------------------------------------------------------------- */
 
-#define ARG(m, c) (&(const struct threads_arg){ (m), (c) })
+#define ARG(m, c) (&(const struct threads_arg){ (m), (c), false })
+#define ARG_GROW(m, deep) (&(const struct threads_arg){ (m), 0, (deep) })
 
 const struct bench_def bench_micro_threads[] = {
 	{ "BenchmarkThreadSpawn/model=clone", bench_thread_spawn,
@@ -518,15 +520,14 @@ const struct bench_def bench_micro_threads[] = {
 	  ARG(MODEL_CLONE, 2), 2 },
 	{ "BenchmarkCondPingPong/model=pthread/cpus=2", bench_cond_pingpong,
 	  ARG(MODEL_PTHREAD, 2), 2 },
-	/* cpus is the phase here: 1 deep, 2 after (unpinned: -N is every
-	 * usable CPU). */
+	/* Unpinned: the -N is every usable CPU. */
 	{ "BenchmarkGrowShrink/model=clone/phase=deep/tasks=1000",
-	  bench_grow_shrink, ARG(MODEL_CLONE, 1), 0 },
+	  bench_grow_shrink, ARG_GROW(MODEL_CLONE, true), 0 },
 	{ "BenchmarkGrowShrink/model=clone/phase=after/tasks=1000",
-	  bench_grow_shrink, ARG(MODEL_CLONE, 2), 0 },
+	  bench_grow_shrink, ARG_GROW(MODEL_CLONE, false), 0 },
 	{ "BenchmarkGrowShrink/model=pthread/phase=deep/tasks=1000",
-	  bench_grow_shrink, ARG(MODEL_PTHREAD, 1), 0 },
+	  bench_grow_shrink, ARG_GROW(MODEL_PTHREAD, true), 0 },
 	{ "BenchmarkGrowShrink/model=pthread/phase=after/tasks=1000",
-	  bench_grow_shrink, ARG(MODEL_PTHREAD, 2), 0 },
+	  bench_grow_shrink, ARG_GROW(MODEL_PTHREAD, false), 0 },
 	{ NULL, NULL, NULL, 0 },
 };
