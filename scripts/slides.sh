@@ -280,16 +280,15 @@ if not heads:
 if not title:
     title = next((l[2:].strip() for i, l in enumerate(rlines)
                   if not rfenced[i] and l.startswith('# ')), 'threadlab')
+# A section's pages are what its text links to; links inside the
+# README's slide blocks are the slides' content, not a reading list.
+inblock = list(rfenced)
+for b in rblocks:
+    for k in range(b['line'] - 1, min(b['line'] + len(b['lines']) + 1, len(inblock))):
+        inblock[k] = True
 sections = []
 for n, h in enumerate(heads):
     end = heads[n + 1] if n + 1 < len(heads) else len(rlines)
-    # A section's pages are what its text links to; links inside its
-    # slide blocks are the slides' content, not its reading list.
-    inblock = list(rfenced)
-    for b in rblocks:
-        for k in range(b['line'] - 1, b['line'] + len(b['lines']) + 1):
-            if k < len(inblock):
-                inblock[k] = True
     sections.append({'n': n + 1, 'title': rlines[h][3:].strip(), 'lo': h, 'hi': end,
                      'links': md_links(readme, rlines, inblock, h, end)})
 
