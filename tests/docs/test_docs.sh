@@ -114,14 +114,13 @@ case_line_counts() {
 		fail "no line for main.go:"$'\n'"$(cat "$tmp/lines")"
 	python3 - "$root/docs/code/line-counts.py" <<'PY' || fail "comment stripping"
 import importlib.util, sys
-spec = importlib.util.spec_from_loader('lc', loader=None)
-src = open(sys.argv[1]).read().replace('\nmain()\n', '\n')
-ns = {'__file__': sys.argv[1], '__name__': 'lc'}
-exec(compile(src, sys.argv[1], 'exec'), ns)
+spec = importlib.util.spec_from_file_location('lc', sys.argv[1])
+lc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lc)
 c = 'int a; // x\n/* one\n   two */\n\n  // only\nchar *s = "/* no */";\n'
-assert ns['code_lines_c'](c) == 2, ns['code_lines_c'](c)
+assert lc.code_lines_c(c) == 2, lc.code_lines_c(c)
 py = '"""doc\nstring"""\n# c\nx = 1\n\ndef f():\n    """d"""\n    return x\n'
-assert ns['code_lines_py'](py) == 3, ns['code_lines_py'](py)
+assert lc.code_lines_py(py) == 3, lc.code_lines_py(py)
 PY
 }
 
