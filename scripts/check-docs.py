@@ -406,27 +406,16 @@ class Checker:
         lines = text.split("\n")
         prose = []          # per line: the text checked for figures
         links = []          # per line: the text checked for links/spans
-        fence, lang_block = None, False
-        for line in lines:
-            m = re.match(r"^\s*(`{3,}|~{3,})\s*([^\s`]*)", line)
-            if fence is None and m:
-                fence = m.group(1)
-                info = m.group(2).lower()
-                lang_block = info not in CODE_INFO_PLAIN
-                prose.append(" " * len(line))
-                links.append(" " * len(line))
+        for line, kind in zip(lines, fence_kinds(lines)):
+            if kind is None:
+                prose.append(None)     # filled in below
+                links.append(line)
                 continue
-            if fence is not None:
-                if re.match(r"^\s*" + re.escape(fence[0]) + "{%d,}\\s*$"
-                            % len(fence), line):
-                    fence = None
-                    prose.append(" " * len(line))
-                else:
-                    prose.append(" " * len(line) if lang_block else line)
-                links.append(" " * len(line))
-                continue
-            prose.append(None)     # filled in below
-            links.append(line)
+            # A fence line, or a line of a block with a language (blank),
+            # or of a plain block (program output: checked for figures).
+            plain = kind != "fence" and kind in CODE_INFO_PLAIN
+            prose.append(line if plain else " " * len(line))
+            links.append(" " * len(line))
         # Outside code blocks: comments, inline code, link targets, URLs.
         link_text = "\n".join(links)
         link_text = re.sub(r"<!--.*?-->", lambda m: blank(m.group(0)),
@@ -567,18 +556,11 @@ class Checker:
         except OSError:
             text = ""
         seen = {}
-        fence = None
-        for line in text.split("\n"):
+        lines = text.split("\n")
+        for line, kind in zip(lines, fence_kinds(lines)):
             # Headings outside fenced blocks, with their inline code kept
             # (GitHub's slug keeps a code span's text: `clone()` -> clone).
-            f = re.match(r"^\s{0,3}(```+|~~~+)", line)
-            if f:
-                if fence is None:
-                    fence = f.group(1)
-                elif f.group(1).startswith(fence):
-                    fence = None
-                continue
-            if fence is not None:
+            if kind is not None:
                 continue
             m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
             if m:
@@ -700,6 +682,29 @@ def is_bound(before):
         return True
     joined = " ".join(plain)
     return any(p in joined for p in BOUND_PHRASES)
+
+
+def fence_kinds(lines):
+    """For each line: None outside fenced code blocks; "fence" for an
+    opening or closing fence line; inside a block, its info string in
+    lower case ("" when it has none)."""
+    kinds = []
+    fence = info = None
+    for line in lines:
+        if fence is None:
+            m = re.match(r"^\s*(`{3,}|~{3,})\s*([^\s`]*)", line)
+            if m:
+                fence, info = m.group(1), m.group(2).lower()
+                kinds.append("fence")
+            else:
+                kinds.append(None)
+        elif re.match(r"^\s*" + re.escape(fence[0]) + "{%d,}\\s*$"
+                      % len(fence), line):
+            fence = None
+            kinds.append("fence")
+        else:
+            kinds.append(info)
+    return kinds
 
 
 def slugify(heading):
