@@ -61,6 +61,14 @@ func rssBytes() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
+// The resident set after a garbage collection that has also given the
+// freed memory back to the OS.
+func collectedRSS() int64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	return rssBytes()
+}
+
 // Memory per parked goroutine: start N goroutines that block on a channel,
 // and divide the growth of the resident set by N. Reported as B/task.
 func BenchmarkParkedRSS(b *testing.B) {
@@ -69,9 +77,7 @@ func BenchmarkParkedRSS(b *testing.B) {
 		b.Run("model=go/tasks="+strconv.Itoa(n), func(b *testing.B) {
 			var perTask float64
 			for i := 0; i < b.N; i++ {
-				runtime.GC()
-				debug.FreeOSMemory()
-				before := rssBytes()
+				before := collectedRSS()
 				release := make(chan struct{})
 				var started sync.WaitGroup
 				started.Add(n)
@@ -122,9 +128,7 @@ func BenchmarkGrowShrink(b *testing.B) {
 		b.Run("model=go/phase="+phase+"/tasks=1000", func(b *testing.B) {
 			var perTask float64
 			for i := 0; i < b.N; i++ {
-				runtime.GC()
-				debug.FreeOSMemory()
-				before := rssBytes()
+				before := collectedRSS()
 				release := make(chan struct{})
 				var parked, done sync.WaitGroup
 				parked.Add(n)
@@ -146,12 +150,14 @@ func BenchmarkGrowShrink(b *testing.B) {
 				}
 				parked.Wait()
 				time.Sleep(20 * time.Millisecond)
-				if !deep {
-					runtime.GC()
-					debug.FreeOSMemory()
+				var after int64
+				if deep {
+					after = rssBytes()
+				} else {
+					after = collectedRSS()
 				}
 				if i == 0 {
-					perTask = float64(rssBytes()-before) / float64(n)
+					perTask = float64(after-before) / float64(n)
 				}
 				close(release)
 				done.Wait()
